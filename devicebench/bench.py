@@ -1,0 +1,64 @@
+"""The ``bench`` fixture's object: what a benchmark in ``benches/`` uses to run and record itself.
+
+A benchmark builds its step with a workload module, fills :attr:`Bench.info` (workload,
+variant, sizes), calls :meth:`Bench.run`, then names its throughput with
+:meth:`Bench.throughput`. Timing, precision settings, device context and cold start are
+handled here and in :mod:`devicebench.timing`, the same way for every benchmark.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from . import precision as _precision
+from .config import Size
+from .devices import BenchDevice
+from .progress import Progress
+from .timing import measure
+
+
+class Bench:
+    def __init__(self, benchmark, size: Size, progress: Progress | None = None):
+        self.benchmark = benchmark
+        self.size = size
+        self.progress = progress
+
+    @property
+    def info(self) -> dict:
+        """The benchmark's ``extra_info``: stored with its result in the run JSON."""
+        return self.benchmark.extra_info
+
+    @staticmethod
+    def skip_if(reason: str | None) -> None:
+        """Skip with ``reason`` when a workload says this device/variant pair does not apply."""
+        if reason:
+            pytest.skip(reason)
+
+    def run(
+        self,
+        device: BenchDevice,
+        step: Callable[[], Any],
+        *,
+        setup: Callable[[], None] | None = None,
+        precision: _precision.Precision = _precision.STRICT_FP32,
+    ) -> Any:
+        """Time ``step`` on ``device`` under ``precision``; returns the last timed call's result."""
+        self.info.update(device.describe())
+        self.info["size"] = self.size.name
+        with _precision.settings(precision) as in_force:
+            self.info["precision"] = in_force
+            return measure(self.benchmark, device, step, rounds=self.size.rounds, setup=setup, progress=self.progress)
+
+    @property
+    def median_s(self) -> float | None:
+        stats = getattr(self.benchmark, "stats", None)
+        return stats.stats.median if stats else None
+
+    def throughput(self, unit: str, work_per_call: float) -> None:
+        """Record ``unit`` (``tflops``, ``gbps``, ``steps_per_s``, ...) = work per call / median time."""
+        median = self.median_s
+        if median:
+            self.info[unit] = work_per_call / median
+            self.info["throughput_unit"] = unit

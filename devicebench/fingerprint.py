@@ -1,0 +1,111 @@
+"""What a machine is and what software it runs: the context every number carries.
+
+:func:`machine_info` is the ``devicebench`` block that pytest-benchmark's
+``machine_info`` gains; its ``fingerprint`` names the hardware only (CPU model and threads,
+GPU models and count), which is what comparisons key on. Software (torch, CUDA, driver) is
+recorded beside it, since a change there is what a comparison should report, not refuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+from pathlib import Path
+
+import torch
+
+from . import precision
+
+FORMAT_VERSION = 1
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_threads() -> int:
+    """Hardware threads this process may run on (a container's CPU set, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def nvidia_driver_version() -> str | None:
+    try:
+        text = Path("/proc/driver/nvidia/version").read_text()
+    except OSError:
+        return None
+    match = re.search(r"Kernel Module\s+(?:for \S+\s+)?([\d.]+)", text)
+    return match.group(1) if match else text.splitlines()[0].strip()
+
+
+def gpus() -> list[dict]:
+    if not torch.cuda.is_available():
+        return []
+    found = []
+    for i in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(i)
+        found.append(
+            {
+                "index": i,
+                "name": props.name,
+                "memory_bytes": int(props.total_memory),
+                "capability": f"{props.major}.{props.minor}",
+                "multiprocessors": props.multi_processor_count,
+            }
+        )
+    return found
+
+
+def fingerprint(cpu: str, threads: int, gpu_names: list[str]) -> dict:
+    hardware = {"cpu_model": cpu, "cpu_threads": threads, "gpu_models": sorted(gpu_names), "gpu_count": len(gpu_names)}
+    digest = hashlib.sha256(repr(sorted(hardware.items())).encode()).hexdigest()[:10]
+    return {**hardware, "id": digest, "slug": slug(hardware, digest)}
+
+
+def slug(hardware: dict, digest: str) -> str:
+    """A folder name a person can read: ``amd-epyc-2t-3f9c1a2b7d`` or ``...-nvidia-h100-80gb-hbm3-x1-...``."""
+    parts = [hardware["cpu_model"], f"{hardware['cpu_threads']}t"]
+    if hardware["gpu_count"]:
+        parts += [hardware["gpu_models"][0], f"x{hardware['gpu_count']}"]
+    text = re.sub(r"\((r|tm)\)|\bcpu\b|@.*?ghz|\bprocessor\b", " ", " ".join(parts).lower())
+    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    return f"{text[:60].rstrip('-')}-{digest[:8]}"
+
+
+def machine_info() -> dict:
+    """The ``devicebench`` block of a run's ``machine_info``."""
+    cpu, threads, found = cpu_model(), cpu_threads(), gpus()
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    try:
+        import torchvision
+
+        torchvision_version = torchvision.__version__
+    except Exception:  # torchvision is optional for the workloads that do not need images
+        torchvision_version = None
+    return {
+        "format_version": FORMAT_VERSION,
+        "torch": torch.__version__,
+        "torchvision": torchvision_version,
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn,
+        "nvidia_driver": nvidia_driver_version(),
+        "python": platform.python_version(),
+        "cuda_available": torch.cuda.is_available(),
+        "gpu_count": len(found),
+        "gpus": found,
+        "cpu_model": cpu,
+        "cpu_threads": threads,
+        "torch_threads": torch.get_num_threads(),
+        "precision": precision.current(),
+        "fingerprint": fingerprint(cpu, threads, [g["name"] for g in found]),
+    }

@@ -1,0 +1,89 @@
+"""The suite's pytest options and what a bench run sets up before pytest-benchmark starts.
+
+``--bench-size``, ``--bench-devices`` and ``--data-root`` are validated by argparse (through
+pytest's ``addoption``), so a bad value is a usage error (exit status 4) naming the valid ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from pytest_benchmark.utils import get_tag
+
+from . import config as _config
+from . import devices, fingerprint, results
+
+# pytest-benchmark's default storage; when it is still this, the user did not choose one.
+_PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
+
+
+def _device_list(text: str) -> tuple[str, ...]:
+    try:
+        return devices.parse_device_list(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _existing_dir(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return path.resolve()
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("devicebench", "devicebench: CPU/GPU training benchmarks")
+    group.addoption(
+        "--bench-size",
+        choices=_config.SIZES,
+        default=_config.DEFAULT_SIZE,
+        help="workload sizes: 'seed' = the tutorial's (default), 'smoke' = tiny, to check a setup",
+    )
+    group.addoption(
+        "--bench-devices",
+        type=_device_list,
+        default=devices.DEVICE_IDS,
+        metavar="LIST",
+        help=f"comma-separated devices to run, of {','.join(devices.DEVICE_IDS)} (default: all)",
+    )
+    group.addoption(
+        "--data-root",
+        type=_existing_dir,
+        default=None,
+        metavar="PATH",
+        help="folder holding data sets in torchvision's layout (MNIST/raw, FashionMNIST/raw)",
+    )
+
+
+def _xdist_active(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) or getattr(config.option, "dist", "no") != "no"
+
+
+def is_bench_run(config: pytest.Config) -> bool:
+    benches = config.rootpath / "benches"
+    base = config.invocation_params.dir
+    return any(results.is_bench_path(str(base / arg), benches) for arg in config.args)
+
+
+def configure(config: pytest.Config) -> None:
+    """Refuse what cannot give honest numbers; make a bench run save its JSON under ``results/``."""
+    if config.getoption("benchmark_only", False) and _xdist_active(config):
+        raise pytest.UsageError(
+            "benchmarks cannot be timed under xdist (-n/--dist): parallel workers share the CPU and GPU "
+            "and would skew every number. Run them in one process: 'pytest benches --benchmark-only'. "
+            "('pytest -n auto' is for the harness tests.)"
+        )
+    if not is_bench_run(config):
+        return
+    option = config.option
+    if option.benchmark_storage == _PYTEST_BENCHMARK_DEFAULT_STORAGE:
+        slug = fingerprint.machine_info()["fingerprint"]["slug"]
+        option.benchmark_storage = results.default_storage(config.rootpath, slug)
+    timing_off = option.benchmark_disable or option.benchmark_skip or _xdist_active(config)
+    if not (timing_off or option.benchmark_save or option.benchmark_autosave or option.benchmark_json):
+        # The name --benchmark-autosave would give: commit id, time, "uncommitted-changes" if dirty.
+        option.benchmark_autosave = get_tag(getattr(option, "benchmark_project_name", None))
+    # Raw round times let a later comparison run a rank test instead of trusting two medians.
+    option.benchmark_save_data = True

@@ -1,0 +1,37 @@
+"""Progress lines for long benchmarks: which one, which round, seconds so far.
+
+A CPU round at seed size takes seconds to minutes; without a sign of life a user cannot
+tell a slow machine from a hung one. Lines go to the terminal past pytest's output capture,
+never more often than every ``every_s`` seconds and only once a benchmark has run that long,
+so fast benchmarks print nothing.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class Progress:
+    def __init__(self, config, name: str, every_s: float = 5.0):
+        self._reporter = config.pluginmanager.get_plugin("terminalreporter") if config else None
+        self._capture = config.pluginmanager.get_plugin("capturemanager") if config else None
+        self._name = name
+        self._every_s = every_s
+        self._start = time.perf_counter()
+        self._last = self._start
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self._last < self._every_s:
+            return
+        self._last = now
+        self.write(f"{self._name}: {phase} {done}/{total}, {now - self._start:.0f} s so far")
+
+    def write(self, text: str) -> None:
+        if self._reporter is None:
+            return
+        if self._capture is not None:
+            with self._capture.global_and_fixture_disabled():
+                self._reporter.write_line(f"  ... {text}")
+        else:
+            self._reporter.write_line(f"  ... {text}")

@@ -1,0 +1,117 @@
+"""GPU-correct timing, in one place.
+
+A CUDA kernel launch returns as soon as the work is queued, so a timer stopped after
+``torch.matmul`` on a GPU measures the launch, not the multiplication (47x too fast for the
+tutorial's matmul). Here every timed interval ends with :meth:`BenchDevice.synchronize`,
+which waits for all queued work on every device the benchmark used. Nothing else in the
+suite synchronizes for timing.
+
+A benchmark hands :func:`measure` a ``step`` that queues its work and returns, and an
+optional ``setup`` that is run, untimed, before every call. The sequence is:
+
+1. one cold call (CUDA context, library handles, autotuning), timed and recorded apart as
+   ``cold_start_s``, never mixed into the steady figures;
+2. ``warmup`` calls, not counted; the last one estimates the time per call;
+3. timed rounds through pytest-benchmark's ``pedantic`` (so its statistics, table and JSON
+   storage apply), as many as fill the size's time budget. On CUDA, events recorded around
+   the same calls give an independent median (``cuda_event_median_s``) to check against.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import torch
+
+from .config import Rounds
+from .devices import BenchDevice
+from .progress import Progress
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, median, q3
+
+
+def measure(
+    benchmark,
+    device: BenchDevice,
+    step: Callable[[], Any],
+    *,
+    rounds: Rounds,
+    setup: Callable[[], None] | None = None,
+    progress: Progress | None = None,
+) -> Any:
+    """Time ``step()`` on ``device``; returns what the last timed call returned.
+
+    Records ``cold_start_s``, ``warmup_rounds`` and (on CUDA) ``cuda_event_*`` in the
+    benchmark's ``extra_info``. With benchmarks disabled (``--benchmark-disable``, or under
+    xdist) the step runs once, synchronized, so the benchmark still works as a test.
+    """
+
+    def prepare() -> None:
+        if setup is not None:
+            setup()
+        # Setup may queue device work of its own; it must not spill into the timed call.
+        device.synchronize()
+
+    def call_synced() -> tuple[float, Any]:
+        prepare()
+        start = time.perf_counter()
+        result = step()
+        device.synchronize()
+        return time.perf_counter() - start, result
+
+    if getattr(benchmark, "disabled", False):
+        return call_synced()[1]
+
+    info = benchmark.extra_info
+    if device.is_cuda:
+        device.reset_peak_memory()
+
+    cold_s, _ = call_synced()
+    info["cold_start_s"] = cold_s
+    estimate_s = cold_s
+    for i in range(rounds.warmup):
+        estimate_s, _ = call_synced()
+        if progress:
+            progress.update("warm-up", i + 1, rounds.warmup)
+    n_rounds = rounds.rounds_for(estimate_s)
+    info["warmup_rounds"] = rounds.warmup
+
+    events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+    if device.is_cuda:
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n_rounds)]
+    done = 0
+
+    def before_round() -> None:
+        prepare()
+        if progress:
+            progress.update("round", done, n_rounds)
+
+    def timed() -> Any:
+        nonlocal done
+        if events:
+            start, end = events[done]
+            start.record()
+            result = step()
+            end.record()
+        else:
+            result = step()
+        device.synchronize()
+        done += 1
+        return result
+
+    result = benchmark.pedantic(timed, setup=before_round, rounds=n_rounds, warmup_rounds=0, iterations=1)
+
+    if events:
+        event_s = [start.elapsed_time(end) / 1e3 for start, end in events]
+        q1, median, q3 = _quartiles(event_s)
+        info.update(cuda_event_median_s=median, cuda_event_q1_s=q1, cuda_event_q3_s=q3)
+    # None on the CPU: torch keeps no per-device peak there, and a process-wide RSS would mislead.
+    info["peak_memory_bytes"] = device.peak_memory_bytes()
+    return result
