@@ -44,8 +44,11 @@ def bench(benchmark, request):
 def pytest_runtest_call(item):
     try:
         return (yield)
-    except torch.OutOfMemoryError as exc:
-        faults.out_of_memory(item, exc)
+    except BaseException as exc:
+        faults.discard_result(item)
+        if isinstance(exc, torch.OutOfMemoryError):
+            faults.out_of_memory(item, exc)
+        raise
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -23,6 +23,13 @@ def describe_size(extra_info: dict) -> str:
     return ", ".join(parts) or "unknown size"
 
 
+def discard_result(item: pytest.Item) -> None:
+    """Keep a failed benchmark's timings out of the stored run: a wrong result is not a number."""
+    benchmark = getattr(item, "funcargs", {}).get("benchmark")
+    if benchmark is not None:
+        benchmark.has_error = True
+
+
 def out_of_memory(item: pytest.Item, exc: BaseException) -> None:
     """Turn an out-of-memory error in ``item`` into a one-line failure; frees memory first."""
     benchmark = getattr(item, "funcargs", {}).get("benchmark")

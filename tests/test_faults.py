@@ -1,0 +1,26 @@
+"""A failing benchmark fails loudly and alone: out-of-memory and diverged training."""
+
+from .conftest import run_benches
+
+
+def test_out_of_memory_fails_that_benchmark_with_its_size_and_the_run_goes_on(tmp_path):
+    run = run_benches("-p", "tests.plugins.oom", "-k", "matmul or ceiling", storage=tmp_path)
+    assert run.ret == 1, run.output
+    assert "out of memory on cpu at --bench-size=smoke, m=256, k=64, n=256" in run.stdout
+    assert "Tried to allocate 20.00 GiB" in run.stdout
+    assert "Traceback" not in run.stdout
+    data = run.json()
+    assert {b["name"] for b in data["benchmarks"]} >= {"test_ceiling[cpu-copy]", "test_ceiling[cpu-matmul-fp32]"}
+    [failed] = data["devicebench"]["failed"]
+    assert failed["name"] == "test_matmul[cpu-fp32]"
+    assert "out of memory on cpu" in failed["error"]
+
+
+def test_diverged_training_is_a_failure_not_a_number(tmp_path):
+    run = run_benches("-p", "tests.plugins.diverge", "-k", "linear_regression", storage=tmp_path)
+    assert run.ret == 1, run.output
+    assert "training diverged" in run.stdout
+    assert "2 failed" in run.stdout
+    assert run.run_files() == [] or all(
+        b["name"] not in ("test_linear_regression[cpu-eager]", "test_linear_regression[cpu-fused]") for b in run.json()["benchmarks"]
+    )

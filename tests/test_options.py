@@ -1,0 +1,33 @@
+"""Bad options fail as pytest usage errors (exit status 4) that list the valid values."""
+
+import pytest
+
+from .conftest import BENCHES, run_benches, run_pytest
+
+USAGE_ERROR = 4
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("--bench-size=huge", ["invalid choice: 'huge'", "smoke", "seed"]),
+        ("--bench-devices=cpu,tpu", ["unknown device 'tpu'", "valid devices: cpu, cuda:0, dp"]),
+        ("--bench-devices=,", ["no device given", "valid devices: cpu, cuda:0, dp"]),
+        ("--data-root=/no/such/folder", ["'/no/such/folder' is not a directory"]),
+    ],
+)
+def test_bad_option_is_a_usage_error(tmp_path, option, expected):
+    run = run_benches(option, "--collect-only", storage=tmp_path)
+    assert run.ret == USAGE_ERROR, run.output
+    for text in expected:
+        assert text in run.stderr
+    assert "Traceback" not in run.output
+
+
+def test_benchmarks_under_xdist_get_a_clear_message(tmp_path):
+    run = run_pytest(str(BENCHES), "--benchmark-only", "-n", "2", storage=tmp_path)
+    assert run.ret == USAGE_ERROR, run.output
+    assert "cannot be timed under xdist" in run.stderr
+    assert "pytest benches --benchmark-only" in run.stderr
+    assert "Can't have both" not in run.output
+    assert run.run_files() == []

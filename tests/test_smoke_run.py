@@ -1,0 +1,92 @@
+"""A smoke-size run of the real suite: what it runs, skips, and stores."""
+
+import json
+
+import pytest
+import torch
+
+from .conftest import run_benches
+
+CPU_BENCHMARKS = {
+    "test_matmul[cpu-fp32]",
+    "test_linear_regression[cpu-eager]",
+    "test_linear_regression[cpu-fused]",
+    "test_ceiling[cpu-copy]",
+    "test_ceiling[cpu-matmul-fp32]",
+}
+THROUGHPUT_UNITS = {"tflops", "gbps", "steps_per_s", "samples_per_s"}
+
+
+def test_run_passes_and_is_saved_under_the_machine_folder(smoke_run):
+    assert smoke_run.ret == 0, smoke_run.output
+    [path] = smoke_run.run_files()
+    data = json.loads(path.read_text())
+    assert path.parent.parent == smoke_run.storage
+    assert path.name.startswith("0001_")
+    assert data["machine_info"]["devicebench"]["fingerprint"]["slug"]
+
+
+def test_every_cpu_benchmark_ran(smoke_run):
+    names = {b["name"] for b in json.loads(smoke_run.run_files()[0].read_text())["benchmarks"]}
+    assert CPU_BENCHMARKS <= names
+    for name in CPU_BENCHMARKS:
+        assert f"{name} PASSED" in smoke_run.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the skips of a machine without CUDA")
+def test_without_cuda_every_gpu_benchmark_is_skipped_with_its_reason(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    skipped = {s["name"]: s["reason"] for s in data["devicebench"]["skipped"]}
+    gpu_names = [line.split("::")[1].split()[0] for line in smoke_run.stdout.splitlines() if ("[cuda:0-" in line or "[dp-" in line) and "::" in line]
+    assert gpu_names
+    for name in gpu_names:
+        assert skipped[name] == "CUDA not available"
+    assert "CUDA not available" in smoke_run.stdout.split("short test summary info")[1]
+    assert skipped["test_linear_regression[cpu-cudagraph]"] == "CUDA graphs need a CUDA device"
+    assert not any(b["extra_info"]["device"] != "cpu" for b in data["benchmarks"])
+
+
+def test_machine_info_has_the_devicebench_block(smoke_run):
+    info = json.loads(smoke_run.run_files()[0].read_text())["machine_info"]["devicebench"]
+    assert info["torch"] == torch.__version__
+    for key in ("torchvision", "cuda", "cudnn", "gpu_count", "gpus", "cpu_model", "cpu_threads", "torch_threads"):
+        assert key in info
+    assert set(info["precision"]) >= {"float32_matmul_precision", "cuda_matmul_allow_tf32", "cudnn_allow_tf32", "cudnn_benchmark"}
+    fp = info["fingerprint"]
+    assert set(fp) >= {"cpu_model", "cpu_threads", "gpu_models", "gpu_count", "id"}
+    assert fp["gpu_count"] == torch.cuda.device_count()
+
+
+def test_every_result_carries_its_context_and_raw_times(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    assert data["devicebench"]["bench_size"] == "smoke"
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        for key in ("device", "workload", "variant", "size", "precision", "cold_start_s", "peak_memory_bytes"):
+            assert key in info, (bench["name"], key)
+        unit = info["throughput_unit"]
+        assert unit in THROUGHPUT_UNITS and info[unit] > 0
+        assert len(bench["stats"]["data"]) == bench["stats"]["rounds"] >= 3
+        # The cold start is recorded apart; the steady rounds do not contain it.
+        assert info["cold_start_s"] > 0
+
+
+def test_linear_regression_records_what_it_learned(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    for bench in data["benchmarks"]:
+        if bench["extra_info"]["workload"] == "linear_regression":
+            info = bench["extra_info"]
+            assert abs(info["final_loss"] - 4.0) < 0.4
+            assert info["learned_w"] == pytest.approx([2.0, -3.0], abs=0.05)
+            assert info["learned_b"] == pytest.approx(10.0, abs=0.15)
+            assert info["dataset"] == "synthetic"
+
+
+def test_a_second_run_is_numbered_after_the_first_and_overwrites_nothing(tmp_path):
+    first = run_benches("-k", "matmul and cpu", storage=tmp_path)
+    before = {p: p.read_bytes() for p in first.run_files()}
+    second = run_benches("-k", "matmul and cpu", storage=tmp_path)
+    assert first.ret == second.ret == 0, second.output
+    files = second.run_files()
+    assert [p.name[:5] for p in files] == ["0001_", "0002_"]
+    assert all(p.read_bytes() == content for p, content in before.items())
