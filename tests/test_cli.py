@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from devicebench import cli
@@ -28,3 +29,50 @@ def test_bad_command_is_one_line_and_exit_2():
     proc = subprocess.run([sys.executable, "-m", "devicebench", "infoo"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "invalid choice: 'infoo'" in proc.stderr
+
+
+def test_show_prints_a_stored_run_with_its_machine(smoke_run, capsys):
+    [path] = smoke_run.run_files()
+    assert cli.main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| `test_matmul[cpu-fp32]` |" in out and "tflops" in out and "steps_per_s" in out
+    assert f"torch {torch.__version__}" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the smoke run of a CUDA machine has CUDA-event times")
+def test_check_timing_without_cuda_results_says_there_is_nothing_to_check(smoke_run, capsys):
+    [path] = smoke_run.run_files()
+    assert cli.main(["check-timing", str(path)]) == 0
+    assert "nothing to check" in capsys.readouterr().out
+
+
+def test_check_timing_flags_a_median_that_events_contradict(tmp_path, capsys):
+    def bench(name, median, iqr, event_median):
+        return {"name": name, "stats": {"median": median, "iqr": iqr}, "extra_info": {"cuda_event_median_s": event_median}}
+
+    run = {
+        "benchmarks": [
+            bench("test_matmul[cuda:0-fp32]", 1.00e-3, 0.001e-3, 0.99e-3),  # 1% off: agrees
+            bench("test_linear_regression[cuda:0-eager]", 0.30, 0.05, 0.27),  # 11% off, inside its spread
+            bench("test_matmul[cuda:0-tf32]", 0.20e-3, 0.001e-3, 0.25e-3),  # 20% off, tight spread
+        ]
+    }
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    assert cli.main(["check-timing", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("| agrees |") == 2
+    assert "1 of 3 disagree with CUDA events: test_matmul[cuda:0-tf32]" in captured.err
+
+
+def test_bad_run_files_are_one_line_and_exit_2(tmp_path, capsys):
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text('{"benchmarks": [')
+    other = tmp_path / "other.json"
+    other.write_text('{"name": "not a run"}')
+    for path, message in [(tmp_path / "missing.json", "no such file"), (truncated, "not valid JSON"), (other, "not a benchmark run")]:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["show", str(path)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(path) in err and message in err

@@ -1,0 +1,135 @@
+"""Reading stored runs back, and the figures a person reads off one run.
+
+A run is pytest-benchmark's JSON enriched by the suite. :func:`load_run` checks what it reads
+and raises :class:`BadRun` with the file and what is wrong, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class BadRun(ValueError):
+    """A file that is not a readable benchmark run; the message names the file and the problem."""
+
+
+def load_run(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadRun(f"{path}: no such file") from None
+    except OSError as exc:
+        raise BadRun(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRun(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); truncated?") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise BadRun(f"{path}: not a benchmark run (no 'benchmarks' list)")
+    for i, bench in enumerate(data["benchmarks"]):
+        if not isinstance(bench, dict) or "name" not in bench or "median" not in bench.get("stats", {}):
+            raise BadRun(f"{path}: benchmark #{i} has no name or no stats.median")
+    return data
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    device: str
+    median_s: float
+    iqr_s: float
+    rounds: int
+    cold_start_s: float | None
+    throughput: str
+
+
+def _format_throughput(info: dict) -> str:
+    unit = info.get("throughput_unit")
+    if not unit or unit not in info:
+        return ""
+    return f"{info[unit]:.4g} {unit}"
+
+
+def rows(run: dict) -> list[Row]:
+    out = []
+    for bench in sorted(run["benchmarks"], key=lambda b: b["name"]):
+        info, stats = bench.get("extra_info", {}), bench["stats"]
+        out.append(
+            Row(
+                name=bench["name"],
+                device=info.get("device", "?"),
+                median_s=stats["median"],
+                iqr_s=stats.get("iqr", 0.0),
+                rounds=stats.get("rounds", 0),
+                cold_start_s=info.get("cold_start_s"),
+                throughput=_format_throughput(info),
+            )
+        )
+    return out
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.4g} {unit}"
+    return f"{seconds / 1e-9:.4g} ns"
+
+
+def markdown_table(run: dict) -> str:
+    lines = [
+        "| benchmark | median | IQR | rounds | cold start | throughput |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows(run):
+        lines.append(
+            f"| `{row.name}` | {format_seconds(row.median_s)} | {format_seconds(row.iqr_s)} | {row.rounds} "
+            f"| {format_seconds(row.cold_start_s)} | {row.throughput} |"
+        )
+    return "\n".join(lines)
+
+
+def describe_machine(run: dict) -> str:
+    info = run.get("machine_info", {}).get("devicebench")
+    if not info:
+        return "machine: unknown (no devicebench block: written by plain pytest-benchmark?)"
+    gpus = ", ".join(g["name"] for g in info.get("gpus", [])) or "no GPU"
+    return (
+        f"{info['cpu_model']} ({info['cpu_threads']} threads), {gpus}; torch {info['torch']}, "
+        f"CUDA {info['cuda']}, Python {info['python']}; run of {run.get('datetime', '?')}"
+    )
+
+
+@dataclass(frozen=True)
+class EventCheck:
+    name: str
+    median_s: float
+    event_median_s: float
+    spread_s: float
+    agrees: bool
+
+    @property
+    def relative_diff(self) -> float:
+        return abs(self.median_s - self.event_median_s) / self.event_median_s
+
+
+def check_against_events(run: dict, rel_tol: float = 0.03) -> list[EventCheck]:
+    """Each CUDA benchmark's median against CUDA events recorded around the same calls.
+
+    They agree within ``rel_tol`` (3%), or, for launch-bound work whose rounds scatter more
+    than that, within the benchmark's own round-to-round spread (its IQR).
+    """
+    checks = []
+    for bench in run["benchmarks"]:
+        info = bench.get("extra_info", {})
+        event_median = info.get("cuda_event_median_s")
+        if not event_median:
+            continue
+        median, iqr = bench["stats"]["median"], bench["stats"].get("iqr", 0.0)
+        diff = abs(median - event_median)
+        checks.append(EventCheck(bench["name"], median, event_median, iqr, diff <= rel_tol * event_median or diff <= iqr))
+    return checks
