@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from devicebench import devices, faults, fingerprint, options, results
+from devicebench import data, devices, faults, fingerprint, options, results
 from devicebench.bench import Bench
 from devicebench.config import get_size
 from devicebench.progress import Progress
@@ -31,6 +31,12 @@ def device(request):
     dev = devices.open_device(request.param)
     yield dev
     dev.release_memory()
+
+
+@pytest.fixture(scope="session")
+def image_data(request):
+    """MNIST-format images: MNIST or Fashion-MNIST where found, else synthetic (with a warning)."""
+    return data.load(request.config.getoption("data_root"), download=request.config.getoption("data_download"))
 
 
 @pytest.fixture

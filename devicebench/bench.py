@@ -13,7 +13,7 @@ from typing import Any, Callable
 import pytest
 
 from . import precision as _precision
-from .config import Size
+from .config import Rounds, Size
 from .devices import BenchDevice
 from .progress import Progress
 from .timing import measure
@@ -43,18 +43,36 @@ class Bench:
         *,
         setup: Callable[[], None] | None = None,
         precision: _precision.Precision = _precision.STRICT_FP32,
+        rounds: Rounds | None = None,
     ) -> Any:
-        """Time ``step`` on ``device`` under ``precision``; returns the last timed call's result."""
+        """Time ``step`` on ``device`` under ``precision``; returns the last timed call's result.
+
+        ``rounds`` defaults to the size's budget; a workload with its own (the CNN's) passes it.
+        """
         self.info.update(device.describe())
         self.info["size"] = self.size.name
         with _precision.settings(precision) as in_force:
             self.info["precision"] = in_force
-            return measure(self.benchmark, device, step, rounds=self.size.rounds, setup=setup, progress=self.progress)
+            return measure(
+                self.benchmark, device, step, rounds=rounds or self.size.rounds, setup=setup, progress=self.progress
+            )
 
     @property
     def median_s(self) -> float | None:
         stats = getattr(self.benchmark, "stats", None)
         return stats.stats.median if stats else None
+
+    def round_times(self) -> list[float]:
+        """Every timed round's seconds, in order (empty when timing was disabled)."""
+        stats = getattr(self.benchmark, "stats", None)
+        return list(stats.stats.data) if stats else []
+
+    def call_times(self) -> list[float]:
+        """Seconds of every call in order: the cold one, the warm-up ones, the timed rounds."""
+        timed = self.round_times()
+        if not timed:
+            return []
+        return [self.info["cold_start_s"], *self.info["warmup_s"], *timed]
 
     def throughput(self, unit: str, work_per_call: float) -> None:
         """Record ``unit`` (``tflops``, ``gbps``, ``steps_per_s``, ...) = work per call / median time."""

@@ -93,6 +93,33 @@ class TransferSize:
 
 
 @dataclass(frozen=True)
+class CnnSize:
+    """The tutorial's CNN: one epoch over ``n_train`` images per round, batch 128, Adam.
+
+    Its rounds have no warm-up: the model keeps training from round to round, and the cold
+    epoch is one of the epochs the accuracy check counts. ``loader_workers`` is capped by the
+    machine's cores.
+    """
+
+    n_train: int
+    n_test: int
+    rounds: Rounds
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam's default, as the tutorial leaves it
+    loader_workers: int = 4
+
+
+@dataclass(frozen=True)
+class DataPipelineSize:
+    """One pass over the training set through the DataLoader, for each worker count that fits."""
+
+    n_train: int
+    rounds: Rounds
+    batch_size: int = 128
+    workers: tuple[int, ...] = (0, 2, 4, 8)
+
+
+@dataclass(frozen=True)
 class Size:
     name: str
     rounds: Rounds
@@ -100,6 +127,8 @@ class Size:
     linreg: LinRegSize
     ceiling: CeilingSize
     transfer: TransferSize
+    cnn: CnnSize
+    data_pipeline: DataPipelineSize
 
 
 MiB = 1 << 20
@@ -113,6 +142,11 @@ SEED = Size(
     # An 8192 matmul keeps an H100's tensor cores busy; 2048 does the same for CPU cores.
     ceiling=CeilingSize(copy_bytes_cpu=256 * MiB, copy_bytes_cuda=1024 * MiB, matmul_n_cpu=2048, matmul_n_cuda=8192),
     transfer=TransferSize(nbytes=256 * MiB),
+    # A CPU epoch takes about 30 s on 2 cores: one cold epoch and 3 timed ones keep each CPU
+    # variant near 2 minutes and the model at 4 epochs, past the accuracy floor. A 1 s GPU
+    # epoch gets 10 timed rounds.
+    cnn=CnnSize(n_train=60_000, n_test=10_000, rounds=Rounds(warmup=0, min_rounds=3, max_rounds=10, target_s=30.0)),
+    data_pipeline=DataPipelineSize(n_train=60_000, rounds=Rounds(warmup=0, min_rounds=3, max_rounds=10, target_s=20.0)),
 )
 
 SMOKE = Size(
@@ -123,6 +157,8 @@ SMOKE = Size(
     linreg=LinRegSize(n=10_000, steps=500),
     ceiling=CeilingSize(copy_bytes_cpu=4 * MiB, copy_bytes_cuda=16 * MiB, matmul_n_cpu=256, matmul_n_cuda=1024),
     transfer=TransferSize(nbytes=4 * MiB),
+    cnn=CnnSize(n_train=1024, n_test=512, rounds=Rounds(warmup=0, min_rounds=3, max_rounds=3, target_s=0.1), loader_workers=2),
+    data_pipeline=DataPipelineSize(n_train=512, rounds=Rounds(warmup=0, min_rounds=3, max_rounds=3, target_s=0.1)),
 )
 
 _BY_NAME = {"seed": SEED, "smoke": SMOKE}

@@ -55,6 +55,11 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="folder holding data sets in torchvision's layout (MNIST/raw, FashionMNIST/raw)",
     )
+    group.addoption(
+        "--data-download",
+        action="store_true",
+        help="let torchvision download MNIST into the cache when no data set is found (needs a network)",
+    )
 
 
 def _xdist_active(config: pytest.Config) -> bool:

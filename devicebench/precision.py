@@ -8,7 +8,7 @@ them explicitly and restores them afterwards, and its result records what was in
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -24,6 +24,11 @@ class Precision:
 
 # Strict fp32 everywhere: the CPU computes IEEE fp32, so a CPU/GPU speed-up compares like with like.
 STRICT_FP32 = Precision("highest", cudnn_allow_tf32=False, cudnn_benchmark=False, cudnn_deterministic=False)
+# What PyTorch does when nobody sets anything: cuBLAS strict, cuDNN convolutions in TF32.
+# The tutorial's CNN ran this way, so its variants do too.
+PYTORCH_DEFAULTS = Precision("highest", cudnn_allow_tf32=True, cudnn_benchmark=False, cudnn_deterministic=False)
+# The best-practice CNN variants add cuDNN autotuning: shapes are fixed, the cold epoch pays for it.
+PYTORCH_DEFAULTS_AUTOTUNED = Precision("highest", cudnn_allow_tf32=True, cudnn_benchmark=True, cudnn_deterministic=False)
 # TF32 for matmuls and convolutions: what Ampere and later GPUs are built to run fast.
 TF32 = Precision("high", cudnn_allow_tf32=True, cudnn_benchmark=False, cudnn_deterministic=False)
 
@@ -58,6 +63,3 @@ def settings(precision: Precision) -> Iterator[dict]:
         torch.set_float32_matmul_precision(saved[0])
         torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[1:]
 
-
-def as_dict(precision: Precision) -> dict:
-    return asdict(precision)

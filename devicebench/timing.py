@@ -48,7 +48,7 @@ def measure(
 ) -> Any:
     """Time ``step()`` on ``device``; returns what the last timed call returned.
 
-    Records ``cold_start_s``, ``warmup_rounds`` and (on CUDA) ``cuda_event_*`` in the
+    Records ``cold_start_s``, ``warmup_rounds``, ``warmup_s`` (not counted) and (on CUDA) ``cuda_event_*`` in the
     benchmark's ``extra_info``. With benchmarks disabled (``--benchmark-disable``, or under
     xdist) the step runs once, synchronized, so the benchmark still works as a test.
     """
@@ -76,12 +76,15 @@ def measure(
     cold_s, _ = call_synced()
     info["cold_start_s"] = cold_s
     estimate_s = cold_s
+    warmup_s = []
     for i in range(rounds.warmup):
         estimate_s, _ = call_synced()
+        warmup_s.append(estimate_s)
         if progress:
             progress.update("warm-up", i + 1, rounds.warmup)
     n_rounds = rounds.rounds_for(estimate_s)
     info["warmup_rounds"] = rounds.warmup
+    info["warmup_s"] = warmup_s
 
     events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
     if device.is_cuda:

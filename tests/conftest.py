@@ -47,6 +47,8 @@ def run_pytest(*args: str, storage: Path, cwd: Path = ROOT, timeout: float = 300
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_ADDOPTS"))}
     env.pop("PYTEST_CURRENT_TEST", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # Decompressed data sets go to a cache of the test's own, not the user's.
+    env["DEVICEBENCH_CACHE"] = str(storage.parent / f"{storage.name}-cache")
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}", *args]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     return Run(proc.returncode, proc.stdout, proc.stderr, storage)

@@ -1,9 +1,12 @@
 """A smoke-size run of the real suite: what it runs, skips, and stores."""
 
 import json
+import os
 
 import pytest
 import torch
+
+from devicebench.data import DEBIAN_FASHION_MNIST
 
 from .conftest import run_benches
 
@@ -13,6 +16,9 @@ CPU_BENCHMARKS = {
     "test_linear_regression[cpu-fused]",
     "test_ceiling[cpu-copy]",
     "test_ceiling[cpu-matmul-fp32]",
+    "test_cnn[cpu-loader]",
+    "test_cnn[cpu-resident]",
+    "test_data_pipeline[workers0-pageable]",
 }
 THROUGHPUT_UNITS = {"tflops", "gbps", "steps_per_s", "samples_per_s"}
 
@@ -90,3 +96,30 @@ def test_a_second_run_is_numbered_after_the_first_and_overwrites_nothing(tmp_pat
     files = second.run_files()
     assert [p.name[:5] for p in files] == ["0001_", "0002_"]
     assert all(p.read_bytes() == content for p, content in before.items())
+
+
+def test_cnn_records_where_the_time_goes_and_what_it_learned(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    cnn = [b for b in data["benchmarks"] if b["extra_info"]["workload"] == "cnn"]
+    assert {b["extra_info"]["variant"] for b in cnn} >= {"loader", "resident"}
+    expected_dataset = "FashionMNIST" if DEBIAN_FASHION_MNIST.is_dir() else "synthetic"
+    for bench in cnn:
+        info = bench["extra_info"]
+        assert info["dataset"] == expected_dataset
+        assert info["epoch_s"] == bench["stats"]["median"]
+        assert info["samples_per_s"] == pytest.approx(info["samples"] / info["epoch_s"])
+        assert 0 <= info["data_wait_s"] <= info["epoch_s"] and info["step_s"] == pytest.approx(info["epoch_s"] - info["data_wait_s"])
+        assert info["first_batch_s"] > 0 and info["batch_size"] == 128 and info["parameters"] == 53_994
+        # one accuracy per epoch: the cold one and each timed round
+        assert len(info["accuracy_per_epoch"]) == 1 + bench["stats"]["rounds"]
+        assert info["accuracy_per_epoch"][-1] == info["val_accuracy"] > 0.1
+        for key in ("final_loss", "val_loss", "target_accuracy", "time_to_accuracy_s", "peak_memory_bytes"):
+            assert key in info
+    loader = next(b for b in cnn if b["extra_info"]["variant"] == "loader")["extra_info"]
+    assert loader["workers"] == min(2, os.cpu_count())
+
+
+def test_data_pipeline_counts_every_sample(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    [bench] = [b for b in data["benchmarks"] if b["name"] == "test_data_pipeline[workers0-pageable]"]
+    assert bench["extra_info"]["samples"] == bench["extra_info"]["n_train"] == 512

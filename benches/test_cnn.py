@@ -1,0 +1,81 @@
+"""The tutorial's CNN: training epochs on MNIST-format images, and the data pipeline alone."""
+
+import statistics
+
+import pytest
+
+from devicebench import devices, fingerprint
+from devicebench.precision import PYTORCH_DEFAULTS, PYTORCH_DEFAULTS_AUTOTUNED
+from devicebench.workloads import cnn, pipeline
+
+
+@pytest.mark.parametrize("variant", cnn.VARIANTS)
+def test_cnn(bench, device, variant, image_data):
+    bench.skip_if(cnn.unsupported(device, variant))
+    size = bench.size.cnn
+    workers = min(size.loader_workers, fingerprint.cpu_threads())
+    trainer = cnn.Trainer(device, variant, image_data, size, workers)
+    bench.info.update(
+        workload="cnn",
+        variant=variant,
+        dataset=image_data.name,
+        n_train=trainer.n_train,
+        n_test=trainer.n_test,
+        samples=trainer.samples_per_epoch,
+        batch_size=size.batch_size,
+        workers=trainer.workers,
+        parameters=cnn.parameter_count(trainer.net),
+    )
+    accuracies = []
+
+    def evaluate_last_epoch():  # untimed: runs before each epoch, after the one before it
+        if len(trainer.stats) > len(accuracies):
+            accuracies.append(trainer.evaluate()[1])
+
+    precision = PYTORCH_DEFAULTS if variant in ("loader", "resident") else PYTORCH_DEFAULTS_AUTOTUNED
+    last_loss = bench.run(device, trainer.epoch, setup=evaluate_last_epoch, precision=precision, rounds=size.rounds)
+    bench.throughput("samples_per_s", trainer.samples_per_epoch)
+
+    # Read back only now: every .item() above would have been a sync inside an epoch.
+    final_loss = float(last_loss.item())
+    val_loss, val_accuracy = trainer.evaluate()
+    accuracies.append(val_accuracy)
+    bench.info.update(final_loss=final_loss, val_loss=val_loss, val_accuracy=val_accuracy, accuracy_per_epoch=accuracies)
+    timed = bench.round_times()
+    if timed:
+        timed_stats = trainer.stats[-len(timed) :]
+        epoch_s = statistics.median(timed)
+        data_wait_s = statistics.median(s.data_wait_s for s in timed_stats)
+        target = cnn.TARGET_ACCURACY[image_data.name]
+        tta_s, tta_epochs = cnn.time_to_accuracy(bench.call_times(), accuracies, target)
+        bench.info.update(
+            epoch_s=epoch_s,
+            data_wait_s=data_wait_s,
+            step_s=epoch_s - data_wait_s,
+            first_batch_s=trainer.stats[0].first_batch_s,
+            first_batch_steady_s=statistics.median(s.first_batch_s for s in timed_stats),
+            target_accuracy=target,
+            time_to_accuracy_s=tta_s,
+            epochs_to_accuracy=tta_epochs,
+        )
+    cnn.check(image_data.name, bench.size.name, final_loss, val_accuracy)
+
+
+@pytest.mark.parametrize("memory", pipeline.MEMORY)
+@pytest.mark.parametrize("workers", pipeline.WORKERS, ids=lambda w: f"workers{w}")
+def test_data_pipeline(bench, image_data, workers, memory):
+    bench.skip_if(pipeline.unsupported(workers, memory))
+    size = bench.size.data_pipeline
+    one_pass = pipeline.build(image_data, size, workers, pinned=memory == "pinned")
+    bench.info.update(
+        workload="data_pipeline",
+        variant=f"workers{workers}-{memory}",
+        dataset=image_data.name,
+        n_train=min(size.n_train, len(image_data.train)),
+        batch_size=size.batch_size,
+        workers=workers,
+        pin_memory=memory == "pinned",
+    )
+    samples = bench.run(devices.open_device("cpu"), one_pass, rounds=size.rounds)
+    bench.info["samples"] = samples
+    bench.throughput("samples_per_s", samples)

@@ -1,0 +1,256 @@
+"""The tutorial's small CNN, one training epoch per timed round, on MNIST-format images.
+
+Model (about 54k parameters): Conv2d 1->32 k3, MaxPool 2, Conv2d 32->64 k5, MaxPool 2,
+Dropout2d 0.1, AdaptiveMaxPool 1x1, Flatten, Linear 64->32, ReLU, Linear 32->10; Adam,
+cross-entropy, batch 128. The model keeps training from round to round, so the accuracy
+after the timed epochs is a real check of what the timed code learned.
+
+Variants:
+- ``loader``: torch's DataLoader over torchvision's dataset with ``ToTensor`` and worker
+  processes, as the tutorial does it (pinned memory on a GPU);
+- ``resident``: the whole training set as one tensor on the device, batches picked by a
+  permutation index: no host work per batch;
+- ``bf16`` (GPU): ``resident`` under bf16 autocast with channels_last tensors;
+- ``cudagraph`` (GPU): ``resident`` with the whole training step captured in a CUDA graph and
+  replayed per batch (a partial last batch would change shapes: it is dropped).
+
+Each epoch also records how long the host waited for data (``data_wait_s``) and how long
+the first batch took to arrive (``first_batch_s``, worker start-up included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..config import CnnSize
+from ..data import ImageData
+from ..devices import BenchDevice
+
+VARIANTS = ("loader", "resident", "bf16", "cudagraph")
+GPU_VARIANTS = ("bf16", "cudagraph")
+
+
+def unsupported(device: BenchDevice, variant: str) -> str | None:
+    if variant in GPU_VARIANTS and not device.is_cuda:
+        return f"{variant} is a GPU variant (bf16 autocast + channels_last, or a CUDA graph)"
+    if variant == "cudagraph" and device.is_dp:
+        return "DataParallel runs its replicas on threads and cannot be captured in a CUDA graph"
+    return None
+
+
+def build_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, kernel_size=3),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, kernel_size=5),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Dropout2d(0.1),
+        torch.nn.AdaptiveMaxPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 32),
+        torch.nn.ReLU(),
+        torch.nn.Linear(32, 10),
+    )
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@dataclass
+class EpochStats:
+    data_wait_s: float
+    first_batch_s: float
+
+
+class Trainer:
+    """Model, optimizer and data for one variant on one device; ``epoch`` is one timed round."""
+
+    def __init__(self, device: BenchDevice, variant: str, data: ImageData, size: CnnSize, workers: int):
+        self.device, self.variant, self.size = device, variant, size
+        self.workers = workers if variant == "loader" else 0
+        dev = device.torch_device
+        self.n_train = min(size.n_train, len(data.train))
+        self.n_test = min(size.n_test, len(data.test))
+        self.channels_last = variant == "bf16"
+        self.net = build_model()
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.model = device.wrap(self.net)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=size.lr, capturable=variant == "cudagraph")
+        self.stats: list[EpochStats] = []
+        self.test_x = self._as_images(data.test_images[: self.n_test]).to(dev)
+        self.test_y = data.test_labels[: self.n_test].to(dev)
+        if variant == "loader":
+            train_set = torch.utils.data.Subset(data.train, range(self.n_train))
+            self.loader = torch.utils.data.DataLoader(
+                train_set,
+                batch_size=size.batch_size,
+                shuffle=True,
+                num_workers=self.workers,
+                pin_memory=device.is_cuda,
+                generator=torch.Generator().manual_seed(0),
+            )
+        else:
+            self.train_x = self._as_images(data.train_images[: self.n_train]).to(dev)
+            self.train_y = data.train_labels[: self.n_train].to(dev)
+            self.perm_gen = torch.Generator(device=dev).manual_seed(0)
+        self.graph = None
+        if variant == "cudagraph":
+            self._capture()
+
+    def _as_images(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], as ToTensor makes them."""
+        x = images.unsqueeze(1).float().div_(255)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    @property
+    def samples_per_epoch(self) -> int:
+        if self.variant == "cudagraph":
+            return (self.n_train // self.size.batch_size) * self.size.batch_size
+        return self.n_train
+
+    def _autocast(self):
+        if self.variant == "bf16":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            loss = F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def _capture(self) -> None:
+        bs = self.size.batch_size
+        self.static_x = self.train_x[:bs].clone()
+        self.static_y = self.train_y[:bs].clone()
+        # Warm up on a side stream (optimizer state, cuDNN workspaces), as the capture recipe asks.
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._step(self.static_x, self.static_y)
+        torch.cuda.current_stream().wait_stream(side)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_loss = self._step(self.static_x, self.static_y)
+
+    def epoch(self) -> torch.Tensor:
+        """One pass over the training set; returns the last batch's loss, still on the device."""
+        self.model.train()
+        if self.variant == "loader":
+            return self._loader_epoch()
+        return self._resident_epoch()
+
+    def _loader_epoch(self) -> torch.Tensor:
+        dev, pinned = self.device.torch_device, self.device.is_cuda
+        wait, first, loss = 0.0, None, None
+        start = time.perf_counter()
+        batches = iter(self.loader)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                x, y = next(batches)
+            except StopIteration:
+                break
+            waited = time.perf_counter() - t0
+            wait += waited
+            if first is None:
+                first = time.perf_counter() - start
+            loss = self._step(x.to(dev, non_blocking=pinned), y.to(dev, non_blocking=pinned))
+        self.stats.append(EpochStats(wait, first or 0.0))
+        return loss
+
+    def _resident_epoch(self) -> torch.Tensor:
+        bs, n = self.size.batch_size, self.n_train
+        perm = torch.randperm(n, device=self.device.torch_device, generator=self.perm_gen)
+        n_batches = n // bs if self.graph is not None else math.ceil(n / bs)
+        wait, first, loss = 0.0, None, None
+        start = time.perf_counter()
+        for i in range(n_batches):
+            t0 = time.perf_counter()
+            idx = perm[i * bs : (i + 1) * bs]
+            if self.graph is not None:
+                torch.index_select(self.train_x, 0, idx, out=self.static_x)
+                torch.index_select(self.train_y, 0, idx, out=self.static_y)
+            else:
+                x, y = self.train_x[idx], self.train_y[idx]
+            wait += time.perf_counter() - t0
+            if first is None:
+                first = time.perf_counter() - start
+            if self.graph is not None:
+                self.graph.replay()
+                loss = self.static_loss
+            else:
+                loss = self._step(x, y)
+        self.stats.append(EpochStats(wait, first or 0.0))
+        return loss
+
+    @torch.no_grad()
+    def evaluate(self, batch_size: int = 1000) -> tuple[float, float]:
+        """Loss and accuracy on the test images (call outside timing: it reads results back)."""
+        self.model.eval()
+        total_loss = torch.zeros((), device=self.test_y.device)
+        correct = torch.zeros((), device=self.test_y.device, dtype=torch.long)
+        for i in range(0, self.n_test, batch_size):
+            x, y = self.test_x[i : i + batch_size], self.test_y[i : i + batch_size]
+            with self._autocast():
+                logits = self.model(x).float()
+            total_loss += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+        self.model.train()
+        return total_loss.item() / self.n_test, correct.item() / self.n_test
+
+
+@dataclass(frozen=True)
+class AccuracyFloor:
+    """What the CNN must reach on real data after the timed epochs at seed size.
+
+    Measured: Fashion-MNIST gave 0.80 after 1 epoch and 0.85 after 4 (2 CPU cores, both
+    variants, see README); 0.82-0.85 after 2-4 epochs on an H100. The tutorial reports about
+    0.96 on MNIST after 3 epochs. The floors sit well below, so a run that trains wrong (a
+    broken step, labels out of step with images) fails while noise between runs does not.
+    """
+
+    MNIST: float = 0.93
+    FashionMNIST: float = 0.78
+
+
+FLOORS = AccuracyFloor()
+# Time to accuracy: training seconds until validation accuracy first reaches this target, as
+# MLPerf and DAWNBench measure training. Set where 2-3 epochs get (Fashion-MNIST 0.83 after
+# 2-3 of the 4 epochs a 2-core CPU run does; MNIST 0.96 after 3 in the tutorial), so every
+# seed run reaches it and the figure says more than one epoch's time.
+TARGET_ACCURACY = {"MNIST": 0.96, "FashionMNIST": 0.83, "synthetic": 0.90}
+
+
+def check(dataset: str, size_name: str, final_loss: float, val_accuracy: float) -> None:
+    """Raise AssertionError unless training gave finite numbers, beat chance, and cleared the floor on real data at seed size."""
+    if not (math.isfinite(final_loss) and math.isfinite(val_accuracy)):
+        raise AssertionError(f"training diverged: final loss {final_loss}, val accuracy {val_accuracy}")
+    if val_accuracy <= 0.1:
+        raise AssertionError(f"val accuracy {val_accuracy:.4f} is no better than chance (0.1)")
+    floor = getattr(FLOORS, dataset, None)
+    if size_name == "seed" and floor is not None and val_accuracy < floor:
+        raise AssertionError(f"val accuracy {val_accuracy:.4f} on {dataset} is below the floor {floor}")
+
+
+def time_to_accuracy(epoch_s: list[float], accuracies: list[float], target: float) -> tuple[float | None, int | None]:
+    """Training seconds (evaluation excluded) until accuracy first reaches ``target``, and the epochs it took."""
+    elapsed = 0.0
+    for i, (seconds, accuracy) in enumerate(zip(epoch_s, accuracies)):
+        elapsed += seconds
+        if accuracy >= target:
+            return elapsed, i + 1
+    return None, None
