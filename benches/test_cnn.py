@@ -14,17 +14,11 @@ def test_cnn(bench, device, variant, image_data):
     bench.skip_if(cnn.unsupported(device, variant))
     size = bench.size.cnn
     workers = min(size.loader_workers, fingerprint.cpu_threads())
-    trainer = cnn.Trainer(device, variant, image_data, size, workers)
     bench.info.update(
         workload="cnn",
         variant=variant,
         dataset=image_data.name,
-        n_train=trainer.n_train,
-        n_test=trainer.n_test,
-        samples=trainer.samples_per_epoch,
         batch_size=size.batch_size,
-        workers=trainer.workers,
-        parameters=cnn.parameter_count(trainer.net),
     )
     accuracies = []
 
@@ -32,8 +26,16 @@ def test_cnn(bench, device, variant, image_data):
         if len(trainer.stats) > len(accuracies):
             accuracies.append(trainer.evaluate()[1])
 
-    precision = PYTORCH_DEFAULTS if variant in ("loader", "resident") else PYTORCH_DEFAULTS_AUTOTUNED
-    last_loss = bench.run(device, trainer.epoch, setup=evaluate_last_epoch, precision=precision, rounds=size.rounds)
+    with bench.settings(PYTORCH_DEFAULTS if variant in ("loader", "resident") else PYTORCH_DEFAULTS_AUTOTUNED):
+        trainer = cnn.Trainer(device, variant, image_data, size, workers)
+        bench.info.update(
+            n_train=trainer.n_train,
+            n_test=trainer.n_test,
+            samples=trainer.samples_per_epoch,
+            workers=trainer.workers,
+            parameters=cnn.parameter_count(trainer.net),
+        )
+        last_loss = bench.run(device, trainer.epoch, setup=evaluate_last_epoch, rounds=size.rounds)
     bench.throughput("samples_per_s", trainer.samples_per_epoch)
 
     # Read back only now: every .item() above would have been a sync inside an epoch.

@@ -2,6 +2,7 @@
 
 import pytest
 
+from devicebench.precision import STRICT_FP32
 from devicebench.workloads import linreg
 
 
@@ -9,9 +10,10 @@ from devicebench.workloads import linreg
 def test_linear_regression(bench, device, variant):
     bench.skip_if(linreg.unsupported(device, variant))
     size = bench.size.linreg
-    trainer = linreg.Trainer(device, variant, size)
     bench.info.update(workload="linear_regression", variant=variant, n=size.n, steps=size.steps, lr=size.lr, dataset="synthetic")
-    last_loss = bench.run(device, trainer.run, setup=trainer.reset)
+    with bench.settings(STRICT_FP32):  # the CUDA graph is captured under the settings it runs with
+        trainer = linreg.Trainer(device, variant, size)
+        last_loss = bench.run(device, trainer.run, setup=trainer.reset)
     bench.throughput("steps_per_s", size.steps)
 
     # Read only now, after timing: .item() inside a step would force a device sync.

@@ -8,7 +8,8 @@ handled here and in :mod:`devicebench.timing`, the same way for every benchmark.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -24,6 +25,7 @@ class Bench:
         self.benchmark = benchmark
         self.size = size
         self.progress = progress
+        self._outer_settings: _precision.Precision | None = None
 
     @property
     def info(self) -> dict:
@@ -36,23 +38,37 @@ class Bench:
         if reason:
             pytest.skip(reason)
 
+    @contextlib.contextmanager
+    def settings(self, precision: _precision.Precision) -> Iterator[None]:
+        """Build and run under ``precision``: a CUDA graph bakes in the settings in force at capture."""
+        self._outer_settings = precision
+        try:
+            with _precision.settings(precision):
+                yield
+        finally:
+            self._outer_settings = None
+
     def run(
         self,
         device: BenchDevice,
         step: Callable[[], Any],
         *,
         setup: Callable[[], None] | None = None,
-        precision: _precision.Precision = _precision.STRICT_FP32,
+        precision: _precision.Precision | None = None,
         rounds: Rounds | None = None,
     ) -> Any:
-        """Time ``step`` on ``device`` under ``precision``; returns the last timed call's result.
+        """Time ``step`` on ``device``; returns the last timed call's result.
 
-        ``rounds`` defaults to the size's budget; a workload with its own (the CNN's) passes it.
+        ``precision`` is set around the timing (default: strict fp32, unless the benchmark is
+        inside :meth:`settings`); the settings in force are recorded either way. ``rounds``
+        defaults to the size's budget; a workload with its own (the CNN's) passes it.
         """
         self.info.update(device.describe())
         self.info["size"] = self.size.name
-        with _precision.settings(precision) as in_force:
-            self.info["precision"] = in_force
+        if precision is None and self._outer_settings is None:
+            precision = _precision.STRICT_FP32
+        with _precision.settings(precision) if precision else contextlib.nullcontext():
+            self.info["precision"] = _precision.current()
             return measure(
                 self.benchmark, device, step, rounds=rounds or self.size.rounds, setup=setup, progress=self.progress
             )

@@ -19,7 +19,7 @@ def pytest_collection_modifyitems(items):
     # Warnings are errors in the harness tests only: a torch warning on a GPU machine must
     # not fail a benchmark the tests never saw.
     for item in items:
-        item.add_marker(pytest.mark.filterwarnings("error"))
+        item.add_marker(pytest.mark.filterwarnings("error"), append=False)
 
 
 @dataclass

@@ -123,3 +123,12 @@ def test_data_pipeline_counts_every_sample(smoke_run):
     data = json.loads(smoke_run.run_files()[0].read_text())
     [bench] = [b for b in data["benchmarks"] if b["name"] == "test_data_pipeline[workers0-pageable]"]
     assert bench["extra_info"]["samples"] == bench["extra_info"]["n_train"] == 512
+
+
+def test_precision_in_force_is_recorded_per_benchmark(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    by_name = {b["name"]: b["extra_info"]["precision"] for b in data["benchmarks"]}
+    # The CNN runs as the tutorial did, under PyTorch's defaults (cuDNN TF32 on); the rest is strict fp32.
+    assert by_name["test_cnn[cpu-resident]"]["cudnn_allow_tf32"] is True
+    assert by_name["test_linear_regression[cpu-eager]"]["float32_matmul_precision"] == "highest"
+    assert by_name["test_matmul[cpu-fp32]"]["cudnn_allow_tf32"] is False

@@ -64,6 +64,18 @@ def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+class Bf16Autocast(torch.nn.Module):
+    """The model's forward under bf16 autocast: DataParallel's replica threads do not inherit the caller's."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+            return self.net(x)
+
+
 @dataclass
 class EpochStats:
     data_wait_s: float
@@ -83,7 +95,7 @@ class Trainer:
         self.net = build_model()
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.model = device.wrap(self.net)
+        self.model = device.wrap(Bf16Autocast(self.net) if variant == "bf16" else self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=size.lr, capturable=variant == "cudagraph")
         self.stats: list[EpochStats] = []
         self.test_x = self._as_images(data.test_images[: self.n_test]).to(dev)
