@@ -66,6 +66,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(runs.describe_machine(run))
     print()
     print(runs.markdown_table(run))
+    training = runs.training_table(run)
+    if training:
+        print()
+        print(training)
     skipped = Counter(s["reason"] for s in run.get("devicebench", {}).get("skipped", []))
     if skipped:
         print(f"\nskipped ({sum(skipped.values())}):")

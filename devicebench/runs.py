@@ -50,7 +50,8 @@ def _format_throughput(info: dict) -> str:
     unit = info.get("throughput_unit")
     if not unit or unit not in info:
         return ""
-    return f"{info[unit]:.4g} {unit}"
+    value = info[unit]
+    return f"{value:,.0f} {unit}" if value >= 1000 else f"{value:.4g} {unit}"
 
 
 def rows(run: dict) -> list[Row]:
@@ -91,6 +92,29 @@ def markdown_table(run: dict) -> str:
             f"| {format_seconds(row.cold_start_s)} | {row.throughput} |"
         )
     return "\n".join(lines)
+
+
+def training_table(run: dict) -> str:
+    """Where each CNN epoch's time goes, and what the training reached; empty without CNN results."""
+    lines = []
+    for bench in sorted(run["benchmarks"], key=lambda b: b["name"]):
+        info = bench.get("extra_info", {})
+        if info.get("workload") != "cnn" or "epoch_s" not in info:
+            continue
+        tta = info.get("time_to_accuracy_s")
+        reached = f"{format_seconds(tta)} ({info['epochs_to_accuracy']} epochs)" if tta is not None else "not reached"
+        lines.append(
+            f"| `{bench['name']}` | {info['dataset']} | {format_seconds(info['epoch_s'])} | {format_seconds(info['data_wait_s'])} "
+            f"| {format_seconds(info['step_s'])} | {format_seconds(info['first_batch_s'])} | {info['val_accuracy']:.4f} "
+            f"| {info['target_accuracy']}: {reached} |"
+        )
+    if not lines:
+        return ""
+    head = [
+        "| benchmark | data | epoch | waiting for data | in the step | first batch | val accuracy | time to accuracy |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    return "\n".join(head + lines)
 
 
 def describe_machine(run: dict) -> str:

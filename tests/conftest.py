@@ -59,11 +59,12 @@ def run_benches(*args: str, storage: Path) -> Run:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory, worker_id) -> Run:
+def smoke_run(tmp_path_factory) -> Run:
     """One smoke-size run of every benchmark, shared by all tests (and all xdist workers)."""
     from filelock import FileLock
 
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     storage = shared / "smoke-run-storage"
     cached = shared / "smoke-run.json"
     with FileLock(str(shared / "smoke-run.lock")):

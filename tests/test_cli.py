@@ -36,6 +36,8 @@ def test_show_prints_a_stored_run_with_its_machine(smoke_run, capsys):
     assert cli.main(["show", str(path)]) == 0
     out = capsys.readouterr().out
     assert "| `test_matmul[cpu-fp32]` |" in out and "tflops" in out and "steps_per_s" in out
+    assert "| benchmark | data | epoch | waiting for data | in the step |" in out
+    assert out.count("| `test_cnn[cpu-") == 4  # in both tables: the timings, then where the time goes
     assert f"torch {torch.__version__}" in out
 
 
