@@ -9,6 +9,10 @@ import argparse
 import json
 import sys
 from collections import Counter
+from pathlib import Path
+from typing import NoReturn
+
+from .render import FORMATS
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -49,20 +53,45 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load(path: str) -> dict:
-    from .runs import BadRun, load_run
+def _fail(message: str) -> NoReturn:
+    print(f"devicebench: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _load(arg: str, results_dir: str = "results") -> tuple[str, dict]:
+    """A run from a file or a run id; bad input ends the command with one line and exit 2."""
+    from .runs import BadRun, load_run, resolve
 
     try:
-        return load_run(path)
+        path = resolve(arg, results_dir, _machine_slug() if not Path(arg).is_file() else None)
+        return str(path), load_run(path)
     except BadRun as exc:
-        print(f"devicebench: error: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        _fail(str(exc))
+
+
+def _machine_slug() -> str:
+    from .fingerprint import machine_info
+
+    return machine_info()["fingerprint"]["slug"]
+
+
+def _fraction(low: float, high: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low < value < high:
+            raise argparse.ArgumentTypeError(f"{text} is not between {low} and {high}")
+        return value
+
+    return parse
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from . import runs
 
-    run = _load(args.run)
+    _, run = _load(args.run, args.results)
     print(runs.describe_machine(run))
     print()
     print(runs.markdown_table(run))
@@ -81,7 +110,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_check_timing(args: argparse.Namespace) -> int:
     from . import runs
 
-    checks = runs.check_against_events(_load(args.run), rel_tol=args.tolerance)
+    checks = runs.check_against_events(_load(args.run, args.results)[1], rel_tol=args.tolerance)
     if not checks:
         print(f"nothing to check: no benchmark in {args.run} ran on CUDA, so none has CUDA-event times")
         return EXIT_OK
@@ -100,19 +129,92 @@ def cmd_check_timing(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import compare, render
+
+    base_path, base = _load(args.baseline, args.results)
+    cand_path, cand = _load(args.candidate, args.results)
+    settings = compare.Settings(threshold=args.threshold, alpha=args.alpha, accuracy_drop=args.accuracy_drop)
+    result = compare.compare_runs(base, cand, settings)
+    if result.hardware_diff and not args.allow_mismatch:
+        parts = "; ".join(f"{k}: {b!r} vs {c!r}" for k, b, c in result.hardware_diff)
+        _fail(f"{base_path} and {cand_path} come from different machines ({parts}); --allow-mismatch compares them anyway")
+    print(render.comparison(result, args.format, base_path, cand_path))
+    return EXIT_REGRESSION if result.regressions else EXIT_OK
+
+
+def cmd_speedup(args: argparse.Namespace) -> int:
+    from . import render, runs, speedup
+
+    path, run = _load(args.run, args.results)
+    if args.format != "json":
+        print(runs.describe_machine(run))
+        print()
+    print(render.speedups(speedup.matrix(run), args.format))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+
+    if not Path(args.results_dir).is_dir():
+        _fail(f"{args.results_dir}: no such folder")
+    written = report.write_report(args.results_dir, args.out, compare_settings(args))
+    if written is None:
+        _fail(f"{args.results_dir}: no stored runs")
+    for warning in written.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {written.index} and {written.summary} ({written.charts} charts, {written.runs} runs, {written.machines} machines)")
+    return EXIT_OK
+
+
+def compare_settings(args: argparse.Namespace):
+    from .compare import Settings
+
+    return Settings(threshold=args.threshold, alpha=args.alpha, accuracy_drop=args.accuracy_drop)
+
+
+def _add_compare_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threshold", type=_fraction(0, 10), default=0.10, help="smallest change that counts (default 0.10 = 10%%)")
+    parser.add_argument("--alpha", type=_fraction(0, 1), default=0.01, help="significance level of the rank test (default 0.01)")
+    parser.add_argument(
+        "--accuracy-drop", type=_fraction(0, 1), default=0.01, help="validation-accuracy drop that counts (default 0.01)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="devicebench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     info = sub.add_parser("info", help="what this machine has: versions, CPU, GPUs, precision settings")
     info.add_argument("--json", action="store_true", help="print the machine_info block the suite stores")
     info.set_defaults(func=cmd_info)
+    run_help = "a run file, or a run id in --results: 0003, 3 or latest (this machine's)"
+    results_help = "where run ids are looked up (default: results)"
     show = sub.add_parser("show", help="one stored run as a table: medians, spread, cold start, throughput")
-    show.add_argument("run", help="a run file, as the suite wrote it under results/")
+    show.add_argument("run", help=run_help)
     show.set_defaults(func=cmd_show)
     check = sub.add_parser("check-timing", help="check a GPU run's medians against its CUDA-event times")
-    check.add_argument("run", help="a run file from a machine with CUDA")
-    check.add_argument("--tolerance", type=float, default=0.03, help="relative difference allowed (default 0.03)")
+    check.add_argument("run", help=run_help)
+    check.add_argument("--tolerance", type=_fraction(0, 1), default=0.03, help="relative difference allowed (default 0.03)")
     check.set_defaults(func=cmd_check_timing)
+    comp = sub.add_parser("compare", help="gate a run against a baseline: exit 1 on a regression")
+    comp.add_argument("baseline", help=run_help)
+    comp.add_argument("candidate", help=run_help)
+    _add_compare_options(comp)
+    comp.add_argument("--format", choices=FORMATS, default="table", help="terminal table (default), markdown or json")
+    comp.add_argument("--allow-mismatch", action="store_true", help="compare runs of different hardware")
+    comp.set_defaults(func=cmd_compare)
+    speed = sub.add_parser("speedup", help="one run's speed-up matrix: cuda:0 over cpu, dp over cuda:0, efficiency")
+    speed.add_argument("run", help=run_help)
+    speed.add_argument("--format", choices=FORMATS, default="table")
+    speed.set_defaults(func=cmd_speedup)
+    rep = sub.add_parser("report", help="history report of every stored run: index.html, summary.md, charts")
+    rep.add_argument("results_dir", nargs="?", default="results", help="the stored runs (default: results)")
+    rep.add_argument("--out", required=True, help="folder to write the report into")
+    _add_compare_options(rep)
+    rep.set_defaults(func=cmd_report)
+    for command in (show, check, comp, speed):
+        command.add_argument("--results", default="results", help=results_help)
     return parser
 
 

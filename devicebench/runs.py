@@ -157,3 +157,41 @@ def check_against_events(run: dict, rel_tol: float = 0.03) -> list[EventCheck]:
         diff = abs(median - event_median)
         checks.append(EventCheck(bench["name"], median, event_median, iqr, diff <= rel_tol * event_median or diff <= iqr))
     return checks
+
+
+def stored_runs(results_dir: str | Path) -> list[Path]:
+    """Every run file under ``results_dir`` (pytest-benchmark's ``NNNN_*.json``), in path order."""
+    root = Path(results_dir)
+    return sorted(p for p in root.rglob("*.json") if p.name[:4].isdigit() and p.name[4:5] == "_")
+
+
+def resolve(arg: str, results_dir: str | Path, machine_slug: str | None = None) -> Path:
+    """A run file from a path, or from a run id (``0003``, ``3``, ``latest``) in ``results_dir``.
+
+    Ids are numbered per machine folder, so an id that exists for several machines means this
+    machine's run (``machine_slug``), and is otherwise ambiguous.
+    """
+    path = Path(arg)
+    if path.is_file():
+        return path
+    if not (arg == "latest" or arg.isdigit()):
+        raise BadRun(f"{arg}: no such file, and not a run id (a number such as 0003, or 'latest')")
+    runs = stored_runs(results_dir)
+    if not runs:
+        raise BadRun(f"{arg}: no stored runs under {results_dir}")
+    mine = [p for p in runs if machine_slug and machine_slug in p.parts]
+    if arg == "latest":
+        folders = {p.parent for p in runs}
+        pool = mine or (runs if len(folders) == 1 else [])
+        if not pool:
+            raise BadRun(f"latest: runs of several machines under {results_dir} and none of this one; give a path")
+        return max(pool, key=lambda p: (p.name[:4], p.name))
+    prefix = f"{int(arg):04d}_"
+    matches = [p for p in runs if p.name.startswith(prefix)]
+    if len(matches) > 1:
+        matches = [p for p in matches if p in mine] or matches
+    if not matches:
+        raise BadRun(f"{arg}: no run {prefix[:-1]} under {results_dir}")
+    if len(matches) > 1:
+        raise BadRun(f"{arg}: ambiguous, run {prefix[:-1]} exists for several machines ({', '.join(map(str, matches))}); give a path")
+    return matches[0]

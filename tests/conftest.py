@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# tests/data holds golden runs and the benchmark that made the plain ones: not harness tests.
+collect_ignore = ["data"]
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES = ROOT / "benches"
 

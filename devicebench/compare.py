@@ -1,0 +1,204 @@
+"""Did a run regress against another? Pure functions from two runs to verdicts; no printing.
+
+A benchmark is a regression ("slower") only when both hold:
+
+- a real size: its median grew by more than ``threshold`` (default 10%);
+- statistical evidence: a one-sided Mann-Whitney U test on the raw round times gives
+  p < ``alpha`` (default 0.01). Where the runs have no raw times, or too few rounds for the
+  test to ever reach ``alpha`` (3 against 3 rounds cannot go below p = 0.05), the evidence
+  is instead that the interquartile ranges do not overlap, and the verdict says so.
+
+"faster" is the mirror image. Anything else is "unchanged". What a benchmark learned and
+used is compared too: a drop in validation accuracy, a worse loss, or peak memory grown past
+the threshold is a regression of its own. Benchmarks skipped on one side are "not
+comparable" with the recorded reason; present on one side only, for no recorded reason,
+they are "added" or "removed".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+HARDWARE_KEYS = ("cpu_model", "cpu_threads", "gpu_models", "gpu_count")
+SOFTWARE_KEYS = ("torch", "torchvision", "cuda", "cudnn", "nvidia_driver", "python")
+
+FASTER, SLOWER, UNCHANGED = "faster", "slower", "unchanged"
+NOT_COMPARABLE, ADDED, REMOVED, FAILED = "not comparable", "added", "removed", "failed"
+
+
+@dataclass(frozen=True)
+class Settings:
+    threshold: float = 0.10  # a change smaller than this is noise on any machine we have measured
+    alpha: float = 0.01  # one false alarm in a hundred unchanged benchmarks, at most
+    accuracy_drop: float = 0.01  # one point of validation accuracy
+
+
+@dataclass(frozen=True)
+class TimeVerdict:
+    name: str
+    fullname: str
+    status: str
+    baseline_s: float | None = None
+    candidate_s: float | None = None
+    p_value: float | None = None
+    method: str = ""
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline_s and self.candidate_s:
+            return self.candidate_s / self.baseline_s
+        return None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.status in (SLOWER, FAILED)
+
+
+@dataclass(frozen=True)
+class QualityChange:
+    name: str
+    metric: str
+    baseline: float
+    candidate: float
+    note: str
+
+
+@dataclass
+class Comparison:
+    verdicts: list[TimeVerdict]
+    quality: list[QualityChange]
+    hardware_diff: list[tuple[str, object, object]]
+    software_changes: list[tuple[str, object, object]]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[str]:
+        slow = [f"{v.name} ({v.status})" for v in self.verdicts if v.is_regression]
+        return slow + [f"{q.name} ({q.metric})" for q in self.quality]
+
+
+def _stats(bench: dict) -> dict:
+    return bench["stats"]
+
+
+def _raw(bench: dict) -> list[float] | None:
+    data = _stats(bench).get("data")
+    return list(data) if data and len(data) >= 2 else None
+
+
+def _min_p(n: int, m: int) -> float:
+    """The smallest one-sided p-value an exact rank test can give with n and m rounds."""
+    return 1 / math.comb(n + m, n)
+
+
+def _rank_test(baseline: list[float], candidate: list[float], alternative: str) -> float:
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(candidate, baseline, alternative=alternative).pvalue)
+
+
+def time_verdict(name: str, fullname: str, base: dict, cand: dict, settings: Settings) -> TimeVerdict:
+    b, c = _stats(base), _stats(cand)
+    b_med, c_med = b["median"], c["median"]
+    if not (b_med > 0 and c_med > 0):
+        return TimeVerdict(name, fullname, NOT_COMPARABLE, b_med, c_med, note="a median is not positive")
+    ratio = c_med / b_med
+    direction = SLOWER if ratio > 1 + settings.threshold else FASTER if ratio < 1 / (1 + settings.threshold) else None
+    b_raw, c_raw = _raw(base), _raw(cand)
+    if b_raw and c_raw and _min_p(len(b_raw), len(c_raw)) < settings.alpha:
+        method = "mann-whitney"
+        p = _rank_test(b_raw, c_raw, "greater" if ratio >= 1 else "less")
+        evident = p < settings.alpha
+        note = ""
+    else:
+        method, p = "iqr", None
+        if b_raw and c_raw:
+            note = f"{len(b_raw)} vs {len(c_raw)} rounds cannot reach p < {settings.alpha}: IQRs must not overlap"
+        else:
+            note = "no raw round times: IQRs must not overlap"
+        evident = c["q1"] > b["q3"] if ratio >= 1 else c["q3"] < b["q1"]
+    status = direction if direction and evident else UNCHANGED
+    return TimeVerdict(name, fullname, status, b_med, c_med, p, method, note)
+
+
+def _quality(name: str, base: dict, cand: dict, settings: Settings) -> list[QualityChange]:
+    bi, ci = base.get("extra_info", {}), cand.get("extra_info", {})
+    changes = []
+    if _both_numbers(bi, ci, "val_accuracy") and ci["val_accuracy"] < bi["val_accuracy"] - settings.accuracy_drop:
+        changes.append(
+            QualityChange(name, "val_accuracy", bi["val_accuracy"], ci["val_accuracy"], f"dropped by more than {settings.accuracy_drop}")
+        )
+    # The validation loss where there is one: a last training batch's loss is too noisy to judge.
+    loss_key = "val_loss" if _both_numbers(bi, ci, "val_loss") else "final_loss"
+    if _both_numbers(bi, ci, loss_key) and ci[loss_key] > bi[loss_key] * (1 + settings.threshold):
+        changes.append(QualityChange(name, loss_key, bi[loss_key], ci[loss_key], f"worse by more than {settings.threshold:.0%}"))
+    if _both_numbers(bi, ci, "peak_memory_bytes") and ci["peak_memory_bytes"] > bi["peak_memory_bytes"] * (1 + settings.threshold):
+        changes.append(
+            QualityChange(
+                name, "peak_memory_bytes", bi["peak_memory_bytes"], ci["peak_memory_bytes"], f"grew by more than {settings.threshold:.0%}"
+            )
+        )
+    return changes
+
+
+def _both_numbers(a: dict, b: dict, key: str) -> bool:
+    return isinstance(a.get(key), (int, float)) and isinstance(b.get(key), (int, float))
+
+
+def _devicebench(run: dict) -> dict | None:
+    return run.get("machine_info", {}).get("devicebench")
+
+
+def hardware_diff(base: dict, cand: dict) -> list[tuple[str, object, object]]:
+    b, c = _devicebench(base), _devicebench(cand)
+    if not b or not c:
+        return []
+    bf, cf = b.get("fingerprint", {}), c.get("fingerprint", {})
+    return [(k, bf.get(k), cf.get(k)) for k in HARDWARE_KEYS if bf.get(k) != cf.get(k)]
+
+
+def software_changes(base: dict, cand: dict) -> list[tuple[str, object, object]]:
+    b, c = _devicebench(base), _devicebench(cand)
+    if not b or not c:
+        return []
+    return [(k, b.get(k), c.get(k)) for k in SOFTWARE_KEYS if b.get(k) != c.get(k)]
+
+
+def _reasons(run: dict, key: str, field_name: str) -> dict[str, str]:
+    return {r["fullname"]: r[field_name] for r in run.get("devicebench", {}).get(key, []) if "fullname" in r}
+
+
+def compare_runs(base: dict, cand: dict, settings: Settings = Settings()) -> Comparison:
+    warnings = []
+    for label, run in (("baseline", base), ("candidate", cand)):
+        if not _devicebench(run):
+            warnings.append(f"the {label} has no devicebench machine block (plain pytest-benchmark?): its machine cannot be checked")
+    b_by, c_by = {x["fullname"]: x for x in base["benchmarks"]}, {x["fullname"]: x for x in cand["benchmarks"]}
+    b_skip, c_skip = _reasons(base, "skipped", "reason"), _reasons(cand, "skipped", "reason")
+    b_fail, c_fail = _reasons(base, "failed", "error"), _reasons(cand, "failed", "error")
+    verdicts, quality = [], []
+    for fullname in sorted(set(b_by) | set(c_by) | set(c_fail)):
+        name = fullname.rsplit("::", 1)[-1]
+        b, c = b_by.get(fullname), c_by.get(fullname)
+        if b and c:
+            verdicts.append(time_verdict(name, fullname, b, c, settings))
+            quality.extend(_quality(name, b, c, settings))
+        elif fullname in c_fail:
+            verdicts.append(TimeVerdict(name, fullname, FAILED, _median(b), None, note=f"failed in the candidate: {c_fail[fullname]}"))
+        elif b and fullname in c_skip:
+            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, _median(b), None, note=f"candidate skipped it: {c_skip[fullname]}"))
+        elif c and fullname in b_skip:
+            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, None, _median(c), note=f"baseline skipped it: {b_skip[fullname]}"))
+        elif c and fullname in b_fail:
+            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, None, _median(c), note=f"failed in the baseline: {b_fail[fullname]}"))
+        elif b:
+            verdicts.append(TimeVerdict(name, fullname, REMOVED, _median(b), None))
+        else:
+            verdicts.append(TimeVerdict(name, fullname, ADDED, None, _median(c)))
+    return Comparison(verdicts, quality, hardware_diff(base, cand), software_changes(base, cand), warnings)
+
+
+def _median(bench: dict | None) -> float | None:
+    return bench["stats"]["median"] if bench else None

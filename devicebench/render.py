@@ -1,0 +1,111 @@
+"""Rendering only: comparisons and speed-up matrices as terminal tables, Markdown and JSON."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict
+
+from .compare import Comparison
+from .runs import format_seconds
+from .speedup import Row as SpeedupRow
+
+FORMATS = ("table", "markdown", "json")
+
+
+def table(headers: list[str], rows: list[list[str]], fmt: str) -> str:
+    """Columns aligned for a terminal (``table``) or a GitHub pipe table (``markdown``)."""
+    if fmt == "markdown":
+        out = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+        return "\n".join(out)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value:.3f}x" if value is not None else ""
+
+
+def _verdict(v) -> str:
+    text = v.status.upper() if v.is_regression else v.status
+    return f"{text} ({v.note})" if v.note and v.status not in ("faster", "slower", "unchanged") else text
+
+
+def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> str:
+    if fmt == "json":
+        return json.dumps(
+            {
+                "baseline": baseline,
+                "candidate": candidate,
+                "regressions": result.regressions,
+                "warnings": result.warnings,
+                "hardware_diff": result.hardware_diff,
+                "software_changes": result.software_changes,
+                "benchmarks": [{**asdict(v), "ratio": v.ratio, "is_regression": v.is_regression} for v in result.verdicts],
+                "quality": [asdict(q) for q in result.quality],
+            },
+            indent=2,
+        )
+    md = fmt == "markdown"
+    out = [f"{'## ' if md else ''}devicebench compare: {baseline} -> {candidate}", ""]
+    if result.software_changes:
+        out.append("What changed between the runs: " + ", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes))
+        out.append("")
+    if result.hardware_diff:
+        out.append("Different hardware (compared anyway): " + ", ".join(f"{k} {b} -> {c}" for k, b, c in result.hardware_diff))
+        out.append("")
+    for warning in result.warnings:
+        out += [f"warning: {warning}", ""]
+    rows = [
+        [
+            f"`{v.name}`" if md else v.name,
+            format_seconds(v.baseline_s),
+            format_seconds(v.candidate_s),
+            _ratio(v.ratio),
+            f"{v.p_value:.2g}" if v.p_value is not None else ("IQR" if v.method == "iqr" else ""),
+            _verdict(v),
+        ]
+        for v in result.verdicts
+    ]
+    out.append(table(["benchmark", "baseline", "candidate", "ratio", "p", "verdict"], rows, fmt))
+    if result.quality:
+        out += ["", f"{'### ' if md else ''}What the benchmarks learned and used"]
+        qrows = [[q.name, q.metric, f"{q.baseline:.4g}", f"{q.candidate:.4g}", q.note] for q in result.quality]
+        out.append(table(["benchmark", "metric", "baseline", "candidate", "regression"], qrows, fmt))
+    notes = sorted({v.note for v in result.verdicts if v.method == "iqr" and v.note})
+    if notes:
+        out += ["", *(f"note: {n}" for n in notes)]
+    regressions = result.regressions
+    out += ["", f"{len(regressions)} regression(s): {', '.join(regressions)}" if regressions else "no regression"]
+    return "\n".join(out)
+
+
+def html_table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def speedups(rows: list[SpeedupRow], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([asdict(r) for r in rows], indent=2)
+    return table(*speedup_cells(rows), fmt)
+
+
+def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
+    body = []
+    for r in rows:
+        gpu_over_cpu = _ratio(r.gpu_over_cpu)
+        if r.gpu_over_cpu is not None and r.cpu_variant:
+            gpu_over_cpu += f" (vs cpu {r.cpu_variant})"
+        dp = _ratio(r.dp_over_gpu)
+        if dp and r.dp_replicas:
+            dp += f" ({r.dp_replicas} replica{'s' if r.dp_replicas > 1 else ''})"
+        efficiency = ", ".join(f"{d} {e:.0%}" for d, e in r.efficiency.items())
+        body.append(
+            [r.workload, r.variant, format_seconds(r.cpu_s), format_seconds(r.cuda_s), format_seconds(r.dp_s), gpu_over_cpu, dp, efficiency]
+        )
+    headers = ["workload", "variant", "cpu", "cuda:0", "dp", "cuda:0 over cpu", "dp over cuda:0", "efficiency vs ceiling"]
+    return headers, body

@@ -1,0 +1,173 @@
+"""The history report: every stored run, grouped by machine fingerprint.
+
+Writes ``index.html`` (self-contained: charts embedded, no scripts, no CDN, opens offline),
+``summary.md`` (the same tables, for a CI job summary) and ``charts/*.png``. Per machine:
+the latest run's speed-up matrix and efficiency, the regressions found between each pair
+of consecutive runs, and one chart per benchmark of its median (line) and IQR (band) over
+the runs. Charts are small multiples, one per benchmark, so hundreds of runs and dozens
+of benchmarks stay readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import compare, render, speedup
+from .runs import BadRun, describe_machine, load_run, stored_runs
+
+
+@dataclass
+class Machine:
+    fingerprint: str
+    description: str
+    runs: list[tuple[Path, dict]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Written:
+    index: Path
+    summary: Path
+    charts: int
+    runs: int
+    machines: int
+    warnings: list[str]
+
+
+def collect(results_dir: str | Path) -> tuple[list[Machine], list[str]]:
+    """Runs grouped by hardware fingerprint, oldest first; unreadable files become warnings."""
+    machines: dict[str, Machine] = {}
+    warnings = []
+    for path in stored_runs(results_dir):
+        try:
+            run = load_run(path)
+        except BadRun as exc:
+            warnings.append(f"skipped {exc}")
+            continue
+        fp = run.get("machine_info", {}).get("devicebench", {}).get("fingerprint", {}).get("id", "unknown")
+        machine = machines.setdefault(fp, Machine(fp, describe_machine(run).split("; run of")[0]))
+        machine.runs.append((path, run))
+    for machine in machines.values():
+        machine.runs.sort(key=lambda pr: (pr[1].get("datetime", ""), pr[0].name))
+    return list(machines.values()), warnings
+
+
+def history(runs: list[tuple[Path, dict]]) -> dict[str, list[tuple[int, float, float, float]]]:
+    """Per benchmark: (run index, median, q1, q3) for each run that has it."""
+    series: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
+    for i, (_, run) in enumerate(runs):
+        for bench in run["benchmarks"]:
+            s = bench["stats"]
+            series[bench["name"]].append((i, s["median"], s.get("q1", s["median"]), s.get("q3", s["median"])))
+    return dict(sorted(series.items()))
+
+
+def consecutive_regressions(runs: list[tuple[Path, dict]], settings: compare.Settings) -> list[tuple[str, str, list[str]]]:
+    found = []
+    for (b_path, base), (c_path, cand) in zip(runs, runs[1:]):
+        regressions = compare.compare_runs(base, cand, settings).regressions
+        if regressions:
+            found.append((b_path.name, c_path.name, regressions))
+    return found
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def draw_chart(name: str, points: list[tuple[int, float, float, float]], labels: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [p[0] for p in points]
+    median, q1, q3 = ([p[k] for p in points] for k in (1, 2, 3))
+    scale, unit = max(median), "s"
+    for candidate_unit, factor in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if scale >= factor:
+            scale, unit = factor, candidate_unit
+            break
+    else:
+        scale, unit = 1e-9, "ns"
+    fig, ax = plt.subplots(figsize=(5.0, 2.4), dpi=100)
+    ax.fill_between(x, [v / scale for v in q1], [v / scale for v in q3], alpha=0.3, linewidth=0, label="IQR")
+    ax.plot(x, [v / scale for v in median], marker="o" if len(x) <= 30 else None, markersize=3, linewidth=1.2, label="median")
+    ax.set_title(name, fontsize=9)
+    ax.set_ylabel(unit, fontsize=8)
+    ax.set_ylim(bottom=0)
+    ticks = x if len(x) <= 8 else x[:: max(1, len(x) // 6)]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([labels[t] for t in ticks], fontsize=7, rotation=20)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _run_label(path: Path, run: dict) -> str:
+    return f"{path.name[:4]} {run.get('datetime', '')[:10]}"
+
+
+def write_report(results_dir: str | Path, out: str | Path, settings: compare.Settings = compare.Settings()) -> Written | None:
+    machines, warnings = collect(results_dir)
+    if not machines:
+        return None
+    out = Path(out)
+    charts_dir = out / "charts"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    md, body, n_charts = ["# devicebench history", ""], [], 0
+    for machine in machines:
+        latest_path, latest = machine.runs[-1]
+        labels = [_run_label(p, r) for p, r in machine.runs]
+        matrix = speedup.matrix(latest)
+        found = consecutive_regressions(machine.runs, settings)
+        title = f"{machine.description} ({len(machine.runs)} runs, fingerprint {machine.fingerprint})"
+        md += [f"## {title}", "", f"Latest run: `{latest_path}`", "", render.speedups(matrix, "markdown"), ""]
+        md += ["### Regressions between consecutive runs", ""]
+        md += [f"- {b} -> {c}: {', '.join(r)}" for b, c, r in found] or ["none"]
+        md.append("")
+        body.append(f"<h2>{html.escape(title)}</h2><p>Latest run: <code>{html.escape(str(latest_path))}</code></p>")
+        body.append(render.html_table(*render.speedup_cells(matrix)))
+        body.append("<h3>Regressions between consecutive runs</h3>")
+        if found:
+            items = "".join(f"<li>{html.escape(b)} &rarr; {html.escape(c)}: {html.escape(', '.join(r))}</li>" for b, c, r in found)
+            body.append(f"<ul>{items}</ul>")
+        else:
+            body.append("<p>none</p>")
+        body.append("<h3>Median and IQR per run</h3><div class='grid'>")
+        md += ["### Charts", ""]
+        for name, points in history(machine.runs).items():
+            chart = charts_dir / f"{machine.fingerprint}-{_slug(name)}.png"
+            draw_chart(name, points, labels, chart)
+            n_charts += 1
+            encoded = base64.b64encode(chart.read_bytes()).decode()
+            body.append(f"<img alt='{html.escape(name)}' src='data:image/png;base64,{encoded}'>")
+            md.append(f"![{name}](charts/{chart.name})")
+        body.append("</div>")
+        md.append("")
+    index, summary = out / "index.html", out / "summary.md"
+    index.write_text(_PAGE.format(body="\n".join(body)), encoding="utf-8")
+    summary.write_text("\n".join(md), encoding="utf-8")
+    return Written(index, summary, n_charts, sum(len(m.runs) for m in machines), len(machines), warnings)
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>devicebench history</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: left; }}
+.grid {{ display: flex; flex-wrap: wrap; gap: 8px; }}
+.grid img {{ width: 500px; max-width: 100%; border: 1px solid #eee; }}
+</style></head><body>
+<h1>devicebench history</h1>
+{body}
+</body></html>
+"""

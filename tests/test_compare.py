@@ -1,0 +1,199 @@
+"""``devicebench compare`` on golden runs made by the real suite (``tests/data/make-golden``)."""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devicebench import cli, compare
+from devicebench.runs import load_run
+
+RUNS = Path(__file__).parent / "data" / "runs"
+
+
+def golden(name: str) -> Path:
+    return RUNS / f"{name}.json"
+
+
+def run_cli(*args: str, capsys) -> tuple[int, str, str]:
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def write(tmp_path: Path, name: str, run: dict) -> str:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(run))
+    return str(path)
+
+
+def verdicts(base: str, cand: str, **settings) -> dict[str, compare.TimeVerdict]:
+    result = compare.compare_runs(load_run(golden(base)), load_run(golden(cand)), compare.Settings(**settings))
+    return {v.name: v for v in result.verdicts}
+
+
+def test_an_unchanged_rerun_within_the_threshold_is_not_a_regression(capsys):
+    code, out, _ = run_cli("compare", str(golden("seed-a")), str(golden("seed-b")), capsys=capsys)
+    assert code == 0, out
+    assert "no regression" in out
+    assert all(v.status == "unchanged" for v in verdicts("seed-a", "seed-b").values())
+
+
+def test_a_slowed_matmul_is_a_regression(capsys):
+    code, out, _ = run_cli("compare", str(golden("seed-b")), str(golden("seed-slow")), capsys=capsys)
+    assert code == 1
+    assert "test_matmul[cpu-fp32] (slower)" in out.splitlines()[-1]
+    matmul = verdicts("seed-b", "seed-slow")["test_matmul[cpu-fp32]"]
+    assert matmul.method == "mann-whitney" and matmul.p_value < 0.01 and matmul.ratio > 1.2
+    # Significant but smaller than the threshold: unchanged.
+    assert verdicts("seed-a", "seed-b")["test_ceiling[cpu-copy]"].p_value < 0.01
+
+
+def test_the_threshold_is_a_real_size():
+    # The same evidence, asked for a 50% change, is no regression.
+    assert verdicts("seed-b", "seed-slow", threshold=0.5)["test_matmul[cpu-fp32]"].status == "unchanged"
+
+
+def test_too_few_rounds_fall_back_to_iqrs():
+    cnn = verdicts("base", "rerun")["test_cnn[cpu-loader]"]
+    assert cnn.method == "iqr" and "3 vs 3 rounds cannot reach p < 0.01" in cnn.note
+
+
+def test_removed_and_added_benchmarks_are_listed_not_regressions():
+    removed = verdicts("base", "only-matmul")
+    assert removed["test_linear_regression[cpu-eager]"].status == "removed"
+    assert removed["test_matmul[cpu-fp32]"].status in ("unchanged", "faster", "slower")
+    added = verdicts("only-matmul", "base")
+    assert added["test_cnn[cpu-resident]"].status == "added"
+    assert not any(v.is_regression for v in removed.values() if v.status == "removed")
+
+
+def test_a_skipped_benchmark_is_not_comparable_with_its_reason():
+    result = verdicts("base", "dp-only")
+    skipped = result["test_matmul[cpu-fp32]"]
+    assert skipped.status == "not comparable"
+    assert skipped.note == "candidate skipped it: not selected by --bench-devices=dp"
+    assert result["test_cnn[cpu-loader]"].status == "removed"  # deselected by -k: no recorded reason
+
+
+def test_no_raw_times_fall_back_to_medians_and_iqrs(tmp_path, capsys):
+    runs = []
+    for name in ("seed-b", "seed-slow"):
+        run = load_run(golden(name))
+        for bench in run["benchmarks"]:
+            bench["stats"].pop("data")
+        runs.append(write(tmp_path, name, run))
+    code, out, _ = run_cli("compare", *runs, capsys=capsys)
+    assert "note: no raw round times: IQRs must not overlap" in out
+    assert "test_matmul[cpu-fp32]" in out and code in (0, 1)
+
+
+def test_what_was_learned_and_used_is_compared(tmp_path, capsys):
+    base = load_run(golden("base"))
+    worse = copy.deepcopy(base)
+    for bench in worse["benchmarks"]:
+        info = bench["extra_info"]
+        if info["workload"] == "cnn":
+            info["val_accuracy"] -= 0.05
+        if info["workload"] == "linear_regression":
+            info["final_loss"] *= 1.5
+    code, out, _ = run_cli("compare", write(tmp_path, "base", base), write(tmp_path, "worse", worse), capsys=capsys)
+    assert code == 1
+    assert "What the benchmarks learned and used" in out
+    assert "test_cnn[cpu-loader] (val_accuracy)" in out and "test_linear_regression[cpu-eager] (final_loss)" in out
+
+
+def test_peak_memory_growth_is_a_regression():
+    base = load_run(golden("base"))
+    grown = copy.deepcopy(base)
+    base["benchmarks"][0]["extra_info"]["peak_memory_bytes"] = 1_000_000
+    grown["benchmarks"][0]["extra_info"]["peak_memory_bytes"] = 1_200_000
+    result = compare.compare_runs(base, grown)
+    assert [(q.name, q.metric) for q in result.quality] == [(base["benchmarks"][0]["name"], "peak_memory_bytes")]
+
+
+def test_different_hardware_is_refused_unless_allowed(tmp_path, capsys):
+    other = load_run(golden("seed-b"))
+    other["machine_info"]["devicebench"]["fingerprint"]["cpu_threads"] = 64
+    other["machine_info"]["devicebench"]["fingerprint"]["gpu_models"] = ["NVIDIA H100 80GB HBM3"]
+    path = write(tmp_path, "other", other)
+    code, _, err = run_cli("compare", str(golden("seed-a")), path, capsys=capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "different machines" in err and "cpu_threads: 2 vs 64" in err and "gpu_models" in err
+    code, out, _ = run_cli("compare", str(golden("seed-a")), path, "--allow-mismatch", capsys=capsys)
+    assert code == 0 and "Different hardware (compared anyway): cpu_threads 2 -> 64" in out
+
+
+def test_changed_software_is_printed_first(tmp_path, capsys):
+    newer = load_run(golden("rerun"))
+    newer["machine_info"]["devicebench"]["torch"] = "9.9.9"
+    code, out, _ = run_cli("compare", str(golden("base")), write(tmp_path, "newer", newer), capsys=capsys)
+    lines = out.splitlines()
+    assert lines[2].startswith("What changed between the runs: torch ") and lines[2].endswith("-> 9.9.9")
+
+
+def test_plain_pytest_benchmark_runs_compare_with_a_warning(capsys):
+    code, out, _ = run_cli("compare", str(golden("plain-a")), str(golden("plain-b")), capsys=capsys)
+    assert code in (0, 1)
+    assert "warning: the baseline has no devicebench machine block" in out
+    assert "test_sum" in out
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "json"])
+def test_formats(fmt, capsys):
+    code, out, _ = run_cli("compare", str(golden("seed-b")), str(golden("seed-slow")), "--format", fmt, capsys=capsys)
+    assert code == 1
+    if fmt == "json":
+        data = json.loads(out)
+        assert "test_matmul[cpu-fp32] (slower)" in data["regressions"]
+        assert {b["status"] for b in data["benchmarks"]} >= {"slower"}
+    else:
+        assert out.startswith("## devicebench compare") and "| `test_matmul[cpu-fp32]` |" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.json", "other.json"], "missing.json: no such file, and not a run id"),
+        (["0042", "latest"], "0042: no stored runs under"),
+        (["--threshold", "-1", "a", "b"], "argument --threshold: -1 is not between 0 and 10"),
+        (["--alpha", "x", "a", "b"], "argument --alpha: 'x' is not a number"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    code, _, err = run_cli("compare", "--results", str(tmp_path), *args, capsys=capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_bad_files_are_named(tmp_path, capsys):
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(golden("base").read_text()[:500])
+    code, _, err = run_cli("compare", str(golden("base")), str(truncated), capsys=capsys)
+    assert code == 2 and f"{truncated}: not valid JSON" in err
+
+
+def test_run_ids_resolve_in_the_results_folder(tmp_path, capsys):
+    machine = tmp_path / "some-machine" / "Linux-CPython-3.11-64bit"
+    machine.mkdir(parents=True)
+    (machine / "0001_abc_20260101_000000.json").write_text(golden("seed-b").read_text())
+    (machine / "0002_def_20260102_000000.json").write_text(golden("seed-slow").read_text())
+    code, out, _ = run_cli("compare", "--results", str(tmp_path), "1", "latest", capsys=capsys)
+    assert code == 1 and "0001_abc" in out and "0002_def" in out
+    code, _, err = run_cli("compare", "--results", str(tmp_path), "3", "latest", capsys=capsys)
+    assert code == 2 and "3: no run 0003 under" in err
+
+
+def test_pytest_benchmark_still_reads_every_stored_run():
+    files = sorted(Path(__file__).parents[1].glob("results/*/*/*.json")) + sorted(RUNS.glob("*.json"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_benchmark", "compare", *map(str, files)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Failed to load" not in proc.stderr + proc.stdout
+    assert "test_matmul[cpu-fp32]" in proc.stdout

@@ -1,0 +1,96 @@
+"""``devicebench speedup`` and ``devicebench report`` on golden runs made by the real suite."""
+
+import copy
+import json
+import re
+
+from devicebench import report, speedup
+from devicebench.runs import load_run
+
+from .test_compare import golden, run_cli
+
+
+def with_gpu(run: dict) -> dict:
+    """The CPU run plus the same benchmarks relabelled as cuda:0 (4x faster) and dp (5x)."""
+    run = copy.deepcopy(run)
+    extra = []
+    for bench in run["benchmarks"]:
+        for device, factor in (("cuda:0", 4.0), ("dp", 5.0)):
+            twin = copy.deepcopy(bench)
+            twin["name"] = twin["name"].replace("[cpu-", f"[{device}-")
+            twin["fullname"] = twin["fullname"].replace("[cpu-", f"[{device}-")
+            info = twin["extra_info"]
+            info["device"] = device
+            twin["stats"]["median"] /= factor
+            unit = info.get("throughput_unit")
+            if unit:
+                info[unit] *= factor
+            if device == "dp":
+                info["dp_replicas"] = 1
+            extra.append(twin)
+    run["benchmarks"] += extra
+    return run
+
+
+def test_speedup_matrix_of_a_cpu_run(capsys):
+    code, out, _ = run_cli("speedup", str(golden("base")), capsys=capsys)
+    assert code == 0
+    matmul = next(line for line in out.splitlines() if line.startswith("matmul"))
+    assert re.search(r"cpu \d+%", matmul)  # efficiency against the same run's fp32 ceiling
+
+
+def test_speedup_matrix_with_gpus():
+    rows = {(r.workload, r.variant): r for r in speedup.matrix(with_gpu(load_run(golden("base"))))}
+    matmul = rows[("matmul", "fp32")]
+    assert abs(matmul.gpu_over_cpu - 4.0) < 1e-9 and abs(matmul.dp_over_gpu - 1.25) < 1e-9
+    assert set(matmul.efficiency) == {"cpu", "cuda:0"}
+    assert matmul.dp_replicas == 1
+
+
+def test_a_gpu_only_variant_is_compared_with_the_cpu_reference():
+    run = with_gpu(load_run(golden("base")))
+    for bench in run["benchmarks"]:
+        if bench["name"] == "test_linear_regression[cuda:0-fused]":
+            bench["extra_info"]["variant"] = "cudagraph"
+            bench["name"] = bench["fullname"] = "test_linear_regression[cuda:0-cudagraph]"
+    row = {(r.workload, r.variant): r for r in speedup.matrix(run)}[("linear_regression", "cudagraph")]
+    assert row.cpu_variant == "eager" and row.gpu_over_cpu is not None
+
+
+def test_report_writes_html_markdown_and_charts(tmp_path, capsys):
+    results = tmp_path / "results" / "machine" / "Linux-CPython-3.11-64bit"
+    results.mkdir(parents=True)
+    for i, name in enumerate(["seed-a", "seed-b", "seed-slow"], start=1):
+        run = json.loads(golden(name).read_text())
+        run["datetime"] = f"2026-01-0{i}T00:00:00+00:00"
+        (results / f"000{i}_x_2026010{i}_000000.json").write_text(json.dumps(run))
+    (results / "0004_broken_20260104_000000.json").write_text("{")
+    out = tmp_path / "report"
+    code, stdout, err = run_cli("report", str(tmp_path / "results"), "--out", str(out), capsys=capsys)
+    assert code == 0
+    assert "warning: skipped" in err and "0004_broken" in err
+    index = (out / "index.html").read_text()
+    summary = (out / "summary.md").read_text()
+    charts = sorted((out / "charts").glob("*.png"))
+    n_benchmarks = len(load_run(golden("seed-a"))["benchmarks"])
+    assert len(charts) == n_benchmarks and f"{n_benchmarks} charts, 3 runs, 1 machines" in stdout
+    assert index.count("<img") == n_benchmarks and "data:image/png;base64," in index
+    assert not re.search(r"(src|href)=['\"]https?:", index)  # opens offline: nothing fetched
+    [line] = [x for x in summary.splitlines() if x.startswith("- 0002_x_20260102_000000.json -> 0003_x_20260103_000000.json: ")]
+    assert "test_matmul[cpu-fp32] (slower)" in line
+    assert "- 0001_x" not in summary  # the unchanged rerun is not a regression
+    assert "| workload | variant |" in summary and "![test_matmul[cpu-fp32]](charts/" in summary
+
+
+def test_report_without_runs_is_bad_input(tmp_path, capsys):
+    code, _, err = run_cli("report", str(tmp_path), "--out", str(tmp_path / "out"), capsys=capsys)
+    assert code == 2 and "no stored runs" in err
+    code, _, err = run_cli("report", str(tmp_path / "nope"), "--out", str(tmp_path / "out"), capsys=capsys)
+    assert code == 2 and "no such folder" in err
+
+
+def test_history_keeps_every_run_in_order():
+    runs = [(golden(n), load_run(golden(n))) for n in ("seed-a", "seed-b", "seed-slow")]
+    series = report.history(runs)["test_matmul[cpu-fp32]"]
+    assert [point[0] for point in series] == [0, 1, 2]
+    assert series[2][1] > series[0][1]
