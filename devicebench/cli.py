@@ -69,6 +69,21 @@ def _load(arg: str, results_dir: str = "results") -> tuple[str, dict]:
         _fail(str(exc))
 
 
+def _load_side(arg: str, results_dir: str) -> tuple[str, dict]:
+    """One side of a comparison: a run, or several joined by commas (merged: see compare.merge_runs)."""
+    from .compare import merge_runs
+
+    loaded = [_load(part, results_dir) for part in arg.split(",") if part]
+    if not loaded:
+        _fail(f"{arg!r}: no run given")
+    try:
+        run = merge_runs([run for _, run in loaded])
+    except ValueError as exc:
+        _fail(f"{arg}: {exc}")
+    label = loaded[0][0] if len(loaded) == 1 else f"{len(loaded)} runs ({', '.join(Path(p).name[:4] for p, _ in loaded)})"
+    return label, run
+
+
 def _machine_slug() -> str:
     from .fingerprint import machine_info
 
@@ -132,10 +147,9 @@ def cmd_check_timing(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from . import compare, render
 
-    base_path, base = _load(args.baseline, args.results)
-    cand_path, cand = _load(args.candidate, args.results)
-    settings = compare.Settings(threshold=args.threshold, alpha=args.alpha, accuracy_drop=args.accuracy_drop)
-    result = compare.compare_runs(base, cand, settings)
+    base_path, base = _load_side(args.baseline, args.results)
+    cand_path, cand = _load_side(args.candidate, args.results)
+    result = compare.compare_runs(base, cand, compare_settings(args))
     if result.hardware_diff and not args.allow_mismatch:
         parts = "; ".join(f"{k}: {b!r} vs {c!r}" for k, b, c in result.hardware_diff)
         _fail(f"{base_path} and {cand_path} come from different machines ({parts}); --allow-mismatch compares them anyway")
@@ -198,8 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tolerance", type=_fraction(0, 1), default=0.03, help="relative difference allowed (default 0.03)")
     check.set_defaults(func=cmd_check_timing)
     comp = sub.add_parser("compare", help="gate a run against a baseline: exit 1 on a regression")
-    comp.add_argument("baseline", help=run_help)
-    comp.add_argument("candidate", help=run_help)
+    comp.add_argument("baseline", help=run_help + "; several joined by commas are merged (0004,0006,0008)")
+    comp.add_argument("candidate", help=run_help + "; several joined by commas are merged")
     _add_compare_options(comp)
     comp.add_argument("--format", choices=FORMATS, default="table", help="terminal table (default), markdown or json")
     comp.add_argument("--allow-mismatch", action="store_true", help="compare runs of different hardware")

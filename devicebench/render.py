@@ -64,7 +64,7 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
             format_seconds(v.baseline_s),
             format_seconds(v.candidate_s),
             _ratio(v.ratio),
-            f"{v.p_value:.2g}" if v.p_value is not None else ("IQR" if v.method == "iqr" else ""),
+            f"{v.p_value:.2g}" if v.p_value is not None else {"iqr": "IQR", "runs": "runs"}.get(v.method, ""),
             _verdict(v),
         ]
         for v in result.verdicts
@@ -74,7 +74,7 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
         out += ["", f"{'### ' if md else ''}What the benchmarks learned and used"]
         qrows = [[q.name, q.metric, f"{q.baseline:.4g}", f"{q.candidate:.4g}", q.note] for q in result.quality]
         out.append(table(["benchmark", "metric", "baseline", "candidate", "regression"], qrows, fmt))
-    notes = sorted({v.note for v in result.verdicts if v.method == "iqr" and v.note})
+    notes = sorted({v.note for v in result.verdicts if v.method in ("iqr", "runs") and v.note})
     if notes:
         out += ["", *(f"note: {n}" for n in notes)]
     regressions = result.regressions

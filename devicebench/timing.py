@@ -19,7 +19,6 @@ optional ``setup`` that is run, untimed, before every call. The sequence is:
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any, Callable
 
@@ -28,13 +27,7 @@ import torch
 from .config import Rounds
 from .devices import BenchDevice
 from .progress import Progress
-
-
-def _quartiles(values: list[float]) -> tuple[float, float, float]:
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, median, q3
+from .runs import quartiles
 
 
 def measure(
@@ -113,7 +106,7 @@ def measure(
 
     if events:
         event_s = [start.elapsed_time(end) / 1e3 for start, end in events]
-        q1, median, q3 = _quartiles(event_s)
+        q1, median, q3 = quartiles(event_s)
         info.update(cuda_event_median_s=median, cuda_event_q1_s=q1, cuda_event_q3_s=q3)
     # None on the CPU: torch keeps no per-device peak there, and a process-wide RSS would mislead.
     info["peak_memory_bytes"] = device.peak_memory_bytes()

@@ -197,3 +197,53 @@ def test_pytest_benchmark_still_reads_every_stored_run():
     assert proc.returncode == 0, proc.stderr
     assert "Failed to load" not in proc.stderr + proc.stdout
     assert "test_matmul[cpu-fp32]" in proc.stdout
+
+
+def test_several_runs_a_side_are_merged_and_tested_over_their_medians(capsys):
+    merged = compare.merge_runs([load_run(golden("seed-a")), load_run(golden("seed-b"))])
+    assert merged["merged_runs"] == 2
+    matmul = next(b for b in merged["benchmarks"] if b["name"] == "test_matmul[cpu-fp32]")
+    medians = [next(b for b in load_run(golden(n))["benchmarks"] if b["name"] == "test_matmul[cpu-fp32]")["stats"]["median"] for n in ("seed-a", "seed-b")]
+    assert matmul["run_medians"] == medians and matmul["stats"]["median"] == sum(medians) / 2
+    assert len(matmul["stats"]["data"]) == matmul["stats"]["rounds"]
+
+    code, out, _ = run_cli("compare", f"{golden('seed-a')},{golden('seed-b')}", f"{golden('seed-slow')},{golden('seed-slow')}", capsys=capsys)
+    assert code == 1 and out.startswith("devicebench compare: 2 runs (seed, seed) -> 2 runs (seed, seed)")
+    assert "note: 2 vs 2 runs cannot reach p < 0.01: every run must be on one side" in out
+    verdict = next(line for line in out.splitlines() if line.startswith("test_matmul[cpu-fp32]"))
+    assert "runs" in verdict and "SLOWER" in verdict
+
+
+def test_runs_of_different_machines_are_not_merged(tmp_path, capsys):
+    other = load_run(golden("seed-b"))
+    other["machine_info"]["devicebench"]["fingerprint"]["cpu_model"] = "Another CPU"
+    code, _, err = run_cli("compare", f"{golden('seed-a')},{write(tmp_path, 'other', other)}", str(golden("seed-slow")), capsys=capsys)
+    assert code == 2 and "runs of different machines cannot be merged: cpu_model" in err
+
+
+def interleaved(side: str) -> str:
+    return ",".join(str(p) for p in sorted((RUNS / "interleaved" / side).glob("*.json")))
+
+
+def test_interleaved_runs_gate_without_false_alarms(capsys):
+    """7 unchanged runs a side, interleaved on the noisy 2-core machine: no regression either way."""
+    for base, cand in (("A", "B"), ("B", "A")):
+        code, out, _ = run_cli("compare", interleaved(base), interleaved(cand), capsys=capsys)
+        assert code == 0, out
+        assert out.startswith("devicebench compare: 7 runs")
+
+
+def test_interleaved_runs_catch_the_slowed_matmul_and_nothing_else(capsys):
+    code, out, _ = run_cli("compare", interleaved("A"), interleaved("S"), "--format", "json", capsys=capsys)
+    assert code == 1
+    data = json.loads(out)
+    assert data["regressions"] == ["test_matmul[cpu-fp32] (slower)"]
+    [matmul] = [b for b in data["benchmarks"] if b["name"] == "test_matmul[cpu-fp32]"]
+    assert matmul["method"] == "mann-whitney over runs" and matmul["p_value"] < 0.001 and matmul["ratio"] > 1.2
+
+
+def test_single_runs_of_the_same_data_would_cry_wolf():
+    """Why the gate merges runs: the unchanged pairs, one run against one, do flag regressions."""
+    pairs = zip(interleaved("A").split(","), interleaved("B").split(","))
+    flagged = [compare.compare_runs(load_run(a), load_run(b)).regressions for a, b in pairs]
+    assert sum(1 for regressions in flagged if regressions) >= 2
