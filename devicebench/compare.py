@@ -201,7 +201,10 @@ def compare_runs(base: dict, cand: dict, settings: Settings = Settings()) -> Com
     for fullname in sorted(set(b_by) | set(c_by) | set(c_fail)):
         name = fullname.rsplit("::", 1)[-1]
         b, c = b_by.get(fullname), c_by.get(fullname)
-        if b and c:
+        sizes = (b or {}).get("extra_info", {}).get("size"), (c or {}).get("extra_info", {}).get("size")
+        if b and c and sizes[0] != sizes[1]:
+            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, _median(b), _median(c), note=f"sizes differ: {sizes[0]} vs {sizes[1]}"))
+        elif b and c:
             verdicts.append(time_verdict(name, fullname, b, c, settings))
             quality.extend(_quality(name, b, c, settings))
         elif fullname in c_fail:

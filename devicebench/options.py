@@ -87,7 +87,10 @@ def configure(config: pytest.Config) -> None:
         slug = fingerprint.machine_info()["fingerprint"]["slug"]
         option.benchmark_storage = results.default_storage(config.rootpath, slug)
     timing_off = option.benchmark_disable or option.benchmark_skip or _xdist_active(config)
-    if not (timing_off or option.benchmark_save or option.benchmark_autosave or option.benchmark_json):
+    # Smoke timings only show that the suite runs; they are kept only when asked for
+    # (--benchmark-autosave), so that results/ stays comparable.
+    smoke = config.getoption("bench_size") == "smoke"
+    if not (timing_off or smoke or option.benchmark_save or option.benchmark_autosave or option.benchmark_json):
         # The name --benchmark-autosave would give: commit id, time, "uncommitted-changes" if dirty.
         option.benchmark_autosave = get_tag(getattr(option, "benchmark_project_name", None))
     # Raw round times let a later comparison run a rank test instead of trusting two medians.

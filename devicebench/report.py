@@ -39,7 +39,7 @@ class Written:
 
 
 def collect(results_dir: str | Path) -> tuple[list[Machine], list[str]]:
-    """Runs grouped by hardware fingerprint, oldest first; unreadable files become warnings."""
+    """Runs grouped by hardware fingerprint (and size, where not seed), oldest first; unreadable files become warnings."""
     machines: dict[str, Machine] = {}
     warnings = []
     for path in stored_runs(results_dir):
@@ -49,7 +49,11 @@ def collect(results_dir: str | Path) -> tuple[list[Machine], list[str]]:
             warnings.append(f"skipped {exc}")
             continue
         fp = run.get("machine_info", {}).get("devicebench", {}).get("fingerprint", {}).get("id", "unknown")
-        machine = machines.setdefault(fp, Machine(fp, describe_machine(run).split("; run of")[0]))
+        size = run.get("devicebench", {}).get("bench_size")
+        # Smoke and seed timings of one machine are different workloads: separate histories.
+        key = f"{fp}-{size}" if size and size != "seed" else fp
+        description = describe_machine(run).split("; run of")[0] + (f", {size} size" if size and size != "seed" else "")
+        machine = machines.setdefault(key, Machine(key, description))
         machine.runs.append((path, run))
     for machine in machines.values():
         machine.runs.sort(key=lambda pr: (pr[1].get("datetime", ""), pr[0].name))

@@ -58,7 +58,7 @@ def run_pytest(*args: str, storage: Path, cwd: Path = ROOT, timeout: float = 300
 
 
 def run_benches(*args: str, storage: Path) -> Run:
-    return run_pytest(str(BENCHES), "--benchmark-only", "--bench-size=smoke", *args, storage=storage)
+    return run_pytest(str(BENCHES), "--benchmark-only", "--bench-size=smoke", "--benchmark-autosave", *args, storage=storage)
 
 
 @pytest.fixture(scope="session")

@@ -247,3 +247,10 @@ def test_single_runs_of_the_same_data_would_cry_wolf():
     pairs = zip(interleaved("A").split(","), interleaved("B").split(","))
     flagged = [compare.compare_runs(load_run(a), load_run(b)).regressions for a, b in pairs]
     assert sum(1 for regressions in flagged if regressions) >= 2
+
+
+def test_runs_of_different_sizes_are_not_comparable():
+    seed, smoke = load_run(golden("seed-a")), load_run(golden("base"))
+    result = {v.name: v for v in compare.compare_runs(smoke, seed).verdicts}
+    assert result["test_matmul[cpu-fp32]"].status == "not comparable"
+    assert result["test_matmul[cpu-fp32]"].note == "sizes differ: smoke vs seed"

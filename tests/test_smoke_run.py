@@ -132,3 +132,11 @@ def test_precision_in_force_is_recorded_per_benchmark(smoke_run):
     assert by_name["test_cnn[cpu-resident]"]["cudnn_allow_tf32"] is True
     assert by_name["test_linear_regression[cpu-eager]"]["float32_matmul_precision"] == "highest"
     assert by_name["test_matmul[cpu-fp32]"]["cudnn_allow_tf32"] is False
+
+
+def test_a_smoke_run_is_not_stored_unless_asked(tmp_path):
+    from .conftest import BENCHES, run_pytest
+
+    run = run_pytest(str(BENCHES), "--benchmark-only", "--bench-size=smoke", "-k", "test_matmul and cpu", storage=tmp_path)
+    assert run.ret == 0, run.output
+    assert run.run_files() == []
