@@ -114,6 +114,12 @@ def draw_chart(name: str, points: list[tuple[int, float, float, float]], labels:
     plt.close(fig)
 
 
+_CAVEAT = (
+    "Each compares one run with the next. On a shared machine one process's timings differ from the "
+    "next's by 10-20%, so confirm a finding with several runs a side (devicebench compare A1,A2,... B1,B2,...)."
+)
+
+
 def _run_label(path: Path, run: dict) -> str:
     return f"{path.name[:4]} {run.get('datetime', '')[:10]}"
 
@@ -133,12 +139,12 @@ def write_report(results_dir: str | Path, out: str | Path, settings: compare.Set
         found = consecutive_regressions(machine.runs, settings)
         title = f"{machine.description} ({len(machine.runs)} runs, fingerprint {machine.fingerprint})"
         md += [f"## {title}", "", f"Latest run: `{latest_path}`", "", render.speedups(matrix, "markdown"), ""]
-        md += ["### Regressions between consecutive runs", ""]
+        md += ["### Regressions between consecutive runs", "", _CAVEAT, ""]
         md += [f"- {b} -> {c}: {', '.join(r)}" for b, c, r in found] or ["none"]
         md.append("")
         body.append(f"<h2>{html.escape(title)}</h2><p>Latest run: <code>{html.escape(str(latest_path))}</code></p>")
         body.append(render.html_table(*render.speedup_cells(matrix)))
-        body.append("<h3>Regressions between consecutive runs</h3>")
+        body.append(f"<h3>Regressions between consecutive runs</h3><p>{html.escape(_CAVEAT)}</p>")
         if found:
             items = "".join(f"<li>{html.escape(b)} &rarr; {html.escape(c)}: {html.escape(', '.join(r))}</li>" for b, c, r in found)
             body.append(f"<ul>{items}</ul>")
