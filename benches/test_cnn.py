@@ -1,16 +1,17 @@
 """The tutorial's CNN: training epochs on MNIST-format images, and the data pipeline alone."""
 
+import contextlib
 import statistics
 
 import pytest
 
-from devicebench import devices, fingerprint
+from devicebench import devices, distributed, fingerprint
 from devicebench.precision import PYTORCH_DEFAULTS, PYTORCH_DEFAULTS_AUTOTUNED
 from devicebench.workloads import cnn, pipeline
 
 
 @pytest.mark.parametrize("variant", cnn.VARIANTS)
-def test_cnn(bench, device, variant, image_data):
+def test_cnn(bench, device, variant, image_data, request):
     bench.skip_if(cnn.unsupported(device, variant))
     size = bench.size.cnn
     workers = min(size.loader_workers, fingerprint.cpu_threads())
@@ -26,21 +27,35 @@ def test_cnn(bench, device, variant, image_data):
         if len(trainer.stats) > len(accuracies):
             accuracies.append(trainer.evaluate()[1])
 
-    with bench.settings(PYTORCH_DEFAULTS if variant in ("loader", "resident") else PYTORCH_DEFAULTS_AUTOTUNED):
-        trainer = cnn.Trainer(device, variant, image_data, size, workers)
+    with bench.settings(PYTORCH_DEFAULTS if variant in ("loader", "resident") else PYTORCH_DEFAULTS_AUTOTUNED), contextlib.ExitStack() as stack:
+        if device.is_ddp:  # one process per rank, each on its shard; see devicebench.distributed
+            trainer = distributed.DistributedEpochs(device, variant, size, request.config.getoption("data_root"))
+            stack.callback(trainer.close)
+        else:
+            trainer = cnn.Trainer(device, variant, image_data, size, workers)
         bench.info.update(
             n_train=trainer.n_train,
-            n_test=trainer.n_test,
+            n_test=min(size.n_test, len(image_data.test)),
             samples=trainer.samples_per_epoch,
             workers=trainer.workers,
-            parameters=cnn.parameter_count(trainer.net),
+            parameters=cnn.parameter_count(cnn.build_model()),
         )
         last_loss = bench.run(device, trainer.epoch, setup=evaluate_last_epoch, rounds=size.rounds)
-    bench.throughput("samples_per_s", trainer.samples_per_epoch)
+        bench.throughput("samples_per_s", trainer.samples_per_epoch)
 
-    # Read back only now: every .item() above would have been a sync inside an epoch.
-    final_loss = float(last_loss.item())
-    val_loss, val_accuracy = trainer.evaluate()
+        # Read back only now: every .item() above would have been a sync inside an epoch.
+        final_loss = float(last_loss)
+        val_loss, val_accuracy = trainer.evaluate()
+        if device.is_ddp and trainer.epochs:
+            timed_rounds = len(bench.round_times())
+            rank0 = [records[0].epoch_s for records in trainer.epochs[-timed_rounds:]] if timed_rounds else []
+            bench.info.update(
+                rank0_epoch_s=rank0,
+                samples_per_rank=[r.samples for r in trainer.epochs[-1]],
+                threads_per_rank=trainer.threads,
+            )
+            if bench.median_s:
+                bench.info["per_rank_samples_per_s"] = [r.samples / bench.median_s for r in trainer.epochs[-1]]
     accuracies.append(val_accuracy)
     bench.info.update(final_loss=final_loss, val_loss=val_loss, val_accuracy=val_accuracy, accuracy_per_epoch=accuracies)
     timed = bench.round_times()

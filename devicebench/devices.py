@@ -13,8 +13,12 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-DEVICE_IDS = ("cpu", "cuda:0", "dp")
-GPU_IDS = frozenset({"cuda:0", "dp"})
+DEVICE_IDS = ("cpu", "cuda:0", "dp", "ddp:cpu", "ddp:cuda")
+GPU_IDS = frozenset({"cuda:0", "dp", "ddp:cuda"})
+# DistributedDataParallel on the CPU: two processes on gloo, so a CPU-only machine (and CI)
+# runs the distributed path end to end.
+DDP_CPU_WORLD_SIZE = 2
+DDP_ONLY_TRAINING = "DistributedDataParallel is measured on the CNN's training epochs"
 
 
 def parse_device_list(text: str) -> tuple[str, ...]:
@@ -32,8 +36,19 @@ def unavailable_reason(device_id: str) -> str | None:
     """Why this machine cannot run ``device_id``, or None when it can."""
     if device_id == "cpu":
         return None
+    if device_id.startswith("ddp:"):
+        import torch.distributed as dist
+
+        if not dist.is_available():
+            return "this torch build has no torch.distributed"
+        if device_id == "ddp:cpu" and not dist.is_gloo_available():
+            return "this torch build has no gloo backend"
+    if device_id == "ddp:cpu":
+        return None
     if not torch.cuda.is_available():
         return "CUDA not available"
+    if device_id == "ddp:cuda" and not torch.distributed.is_nccl_available():
+        return "this torch build has no NCCL backend"
     if device_id == "cuda:0" and torch.cuda.device_count() < 1:
         return "needs 1 GPU"
     return None
@@ -83,11 +98,29 @@ class BenchDevice:
     def is_dp(self) -> bool:
         return self.id == "dp"
 
+    @property
+    def is_ddp(self) -> bool:
+        return self.id.startswith("ddp:")
+
+    @property
+    def world_size(self) -> int:
+        return self.replicas if self.is_ddp else 1
+
+    @property
+    def backend(self) -> str | None:
+        if not self.is_ddp:
+            return None
+        return "nccl" if self.is_cuda else "gloo"
+
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The model moved to the device; for ``dp``, wrapped in DataParallel over every GPU."""
         model = model.to(self.torch_device)
         if self.is_dp:
             model = torch.nn.DataParallel(model, device_ids=list(range(self.replicas)))
+        elif self.is_ddp:
+            # Inside one rank's process, with its process group already initialised.
+            ids = [self.torch_device.index] if self.is_cuda else None
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
         return model
 
     def synchronize(self) -> None:
@@ -103,6 +136,10 @@ class BenchDevice:
         info = {"device": self.id, "device_type": self.kind}
         if self.is_cuda:
             info["device_name"] = torch.cuda.get_device_name(self.torch_device)
+        if self.is_ddp:
+            info.update(world_size=self.world_size, backend=self.backend)
+            if self.world_size == 1:
+                info["ddp_note"] = "world size 1: a single GPU is visible"
         if self.is_dp:
             info["dp_replicas"] = self.replicas
             if self.replicas == 1:
@@ -137,4 +174,17 @@ def open_device(device_id: str) -> BenchDevice:
         count = torch.cuda.device_count()
         devs = tuple(torch.device("cuda", i) for i in range(count))
         return BenchDevice(id="dp", torch_device=devs[0], sync_devices=devs, replicas=count)
+    if device_id == "ddp:cpu":
+        return BenchDevice(id="ddp:cpu", torch_device=torch.device("cpu"), replicas=DDP_CPU_WORLD_SIZE)
+    if device_id == "ddp:cuda":
+        count = torch.cuda.device_count()
+        return BenchDevice(id="ddp:cuda", torch_device=torch.device("cuda", 0), sync_devices=(torch.device("cuda", 0),), replicas=count)
     raise ValueError(f"unknown device {device_id!r}; valid devices: {', '.join(DEVICE_IDS)}")
+
+
+def rank_device(device_id: str, rank: int, world_size: int) -> BenchDevice:
+    """The device of one DDP rank, inside its own process: the CPU, or GPU number ``rank``."""
+    if device_id == "ddp:cuda":
+        dev = torch.device("cuda", rank)
+        return BenchDevice(id=device_id, torch_device=dev, sync_devices=(dev,), replicas=world_size)
+    return BenchDevice(id=device_id, torch_device=torch.device("cpu"), replicas=world_size)

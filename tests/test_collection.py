@@ -11,7 +11,7 @@ EXPECTED_IDS = {
     "test_linear_regression.py::test_linear_regression": ["cpu-eager", "cpu-fused", "cpu-cudagraph", "cuda:0-cudagraph", "dp-eager"],
     "test_ceilings.py::test_ceiling": ["cpu-copy", "cpu-matmul-fp32", "cuda:0-copy", "cuda:0-matmul-bf16"],
     "test_transfer.py::test_transfer": ["cuda:0-h2d-pinned", "cuda:0-d2h-pageable"],
-    "test_cnn.py::test_cnn": ["cpu-loader", "cpu-resident", "cuda:0-bf16", "cuda:0-cudagraph", "dp-loader"],
+    "test_cnn.py::test_cnn": ["cpu-loader", "cpu-resident", "cuda:0-bf16", "cuda:0-cudagraph", "dp-loader", "ddp:cpu-resident", "ddp:cuda-loader"],
     "test_cnn.py::test_data_pipeline": ["workers0-pageable", "workers2-pinned", "workers8-pageable"],
 }
 
@@ -27,16 +27,16 @@ def test_every_workload_is_parametrized_by_device_then_variant(tmp_path):
     for function, params in EXPECTED_IDS.items():
         for param in params:
             assert f"benches/{function}[{param}]" in ids
-    # cpu, cuda:0 and dp for every variant of every workload, and the data pipeline's
-    # 4 worker counts x 2 memory kinds: nothing is left out silently.
-    assert len(ids) == 3 * (3 + 3 + 4 + 4 + 4) + 4 * 2
+    # cpu, cuda:0, dp, ddp:cpu and ddp:cuda for every variant of every workload, and the data
+    # pipeline's 4 worker counts x 2 memory kinds: nothing is left out silently.
+    assert len(ids) == 5 * (3 + 3 + 4 + 4 + 4) + 4 * 2
 
 
 def test_gpu_params_carry_the_gpu_marker(tmp_path):
     gpu = collected(run_benches("--collect-only", "-q", "-m", "gpu", storage=tmp_path))
     not_gpu = collected(run_benches("--collect-only", "-q", "-m", "not gpu", storage=tmp_path))
-    assert gpu and all(re.search(r"\[(cuda:0|dp)-", nodeid) for nodeid in gpu)
-    assert not_gpu and all("[cpu-" in nodeid or "test_data_pipeline[" in nodeid for nodeid in not_gpu)
+    assert gpu and all(re.search(r"\[(cuda:0|dp|ddp:cuda)-", nodeid) for nodeid in gpu)
+    assert not_gpu and all(re.search(r"\[(cpu|ddp:cpu|workers\d)-", nodeid) for nodeid in not_gpu)
 
 
 def test_narrowed_devices_are_skipped_with_the_reason(tmp_path):

@@ -11,14 +11,14 @@ from devicebench.workloads import linreg
 
 def test_device_list_is_checked():
     assert devices.parse_device_list("cpu, dp,cpu") == ("cpu", "dp")
-    with pytest.raises(ValueError, match="valid devices: cpu, cuda:0, dp"):
+    with pytest.raises(ValueError, match="valid devices: cpu, cuda:0, dp, ddp:cpu, ddp:cuda"):
         devices.parse_device_list("cpu,cuda:1")
 
 
 def test_device_params_mark_gpus_and_give_skip_reasons(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     params = {p.id: p for p in devices.device_params(("cpu", "dp"))}
-    assert list(params) == ["cpu", "cuda:0", "dp"]
+    assert list(params) == ["cpu", "cuda:0", "dp", "ddp:cpu", "ddp:cuda"]
     marks = {pid: {m.name: m for m in p.marks} for pid, p in params.items()}
     assert "gpu" not in marks["cpu"] and "skip" not in marks["cpu"]
     assert marks["cuda:0"]["skip"].kwargs["reason"] == "not selected by --bench-devices=cpu,dp"

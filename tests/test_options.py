@@ -11,8 +11,8 @@ USAGE_ERROR = 4
     ("option", "expected"),
     [
         ("--bench-size=huge", ["invalid choice: 'huge'", "smoke", "seed"]),
-        ("--bench-devices=cpu,tpu", ["unknown device 'tpu'", "valid devices: cpu, cuda:0, dp"]),
-        ("--bench-devices=,", ["no device given", "valid devices: cpu, cuda:0, dp"]),
+        ("--bench-devices=cpu,tpu", ["unknown device 'tpu'", "valid devices: cpu, cuda:0, dp, ddp:cpu, ddp:cuda"]),
+        ("--bench-devices=,", ["no device given", "valid devices: cpu, cuda:0, dp, ddp:cpu, ddp:cuda"]),
         ("--data-root=/no/such/folder", ["'/no/such/folder' is not a directory"]),
     ],
 )

@@ -19,6 +19,8 @@ CPU_BENCHMARKS = {
     "test_cnn[cpu-loader]",
     "test_cnn[cpu-resident]",
     "test_data_pipeline[workers0-pageable]",
+    "test_cnn[ddp:cpu-loader]",
+    "test_cnn[ddp:cpu-resident]",
 }
 THROUGHPUT_UNITS = {"tflops", "gbps", "steps_per_s", "samples_per_s"}
 
@@ -49,7 +51,7 @@ def test_without_cuda_every_gpu_benchmark_is_skipped_with_its_reason(smoke_run):
         assert skipped[name] == "CUDA not available"
     assert "CUDA not available" in smoke_run.stdout.split("short test summary info")[1]
     assert skipped["test_linear_regression[cpu-cudagraph]"] == "CUDA graphs need a CUDA device"
-    assert not any(b["extra_info"]["device"] != "cpu" for b in data["benchmarks"])
+    assert {b["extra_info"]["device"] for b in data["benchmarks"]} == {"cpu", "ddp:cpu"}
 
 
 def test_machine_info_has_the_devicebench_block(smoke_run):
@@ -140,3 +142,18 @@ def test_a_smoke_run_is_not_stored_unless_asked(tmp_path):
     run = run_pytest(str(BENCHES), "--benchmark-only", "--bench-size=smoke", "-k", "test_matmul and cpu", storage=tmp_path)
     assert run.ret == 0, run.output
     assert run.run_files() == []
+
+
+def test_ddp_on_the_cpu_runs_two_gloo_ranks_timed_between_barriers(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    ddp = [b for b in data["benchmarks"] if b["extra_info"]["device"] == "ddp:cpu"]
+    assert {b["extra_info"]["variant"] for b in ddp} == {"loader", "resident"}
+    for bench in ddp:
+        info = bench["extra_info"]
+        assert info["backend"] == "gloo" and info["world_size"] == 2 and info["threads_per_rank"] >= 1
+        assert sum(info["samples_per_rank"]) == info["samples"] == 1024
+        assert len(info["per_rank_samples_per_s"]) == 2
+        # Rank 0's barrier-to-barrier epoch lies inside the round the parent timed.
+        assert len(info["rank0_epoch_s"]) == bench["stats"]["rounds"]
+        assert all(0 < r0 <= round_s for r0, round_s in zip(info["rank0_epoch_s"], bench["stats"]["data"]))
+        assert info["val_accuracy"] > 0.1

@@ -12,13 +12,15 @@ from typing import Callable
 import torch
 
 from ..config import CeilingSize
-from ..devices import BenchDevice
+from ..devices import DDP_ONLY_TRAINING, BenchDevice
 from ..precision import STRICT_FP32, TF32, Precision
 
 VARIANTS = ("copy", "matmul-fp32", "matmul-tf32", "matmul-bf16")
 
 
 def unsupported(device: BenchDevice, variant: str) -> str | None:
+    if device.is_ddp:
+        return DDP_ONLY_TRAINING
     if device.is_dp:
         return "a ceiling belongs to one device; DataParallel's replicas are measured on cuda:0"
     if not device.is_cuda and variant in ("matmul-tf32", "matmul-bf16"):

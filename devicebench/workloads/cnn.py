@@ -41,6 +41,8 @@ def unsupported(device: BenchDevice, variant: str) -> str | None:
         return f"{variant} is a GPU variant (bf16 autocast + channels_last, or a CUDA graph)"
     if variant == "cudagraph" and device.is_dp:
         return "DataParallel runs its replicas on threads and cannot be captured in a CUDA graph"
+    if variant in GPU_VARIANTS and device.is_ddp:
+        return f"{variant} under DistributedDataParallel is not measured yet; ddp runs loader and resident"
     return None
 
 
@@ -85,10 +87,15 @@ class EpochStats:
 class Trainer:
     """Model, optimizer and data for one variant on one device; ``epoch`` is one timed round."""
 
-    def __init__(self, device: BenchDevice, variant: str, data: ImageData, size: CnnSize, workers: int):
+    def __init__(
+        self, device: BenchDevice, variant: str, data: ImageData, size: CnnSize, workers: int, shard: tuple[int, int] = (0, 1)
+    ):
+        """``shard`` = (rank, world size): under DDP each rank trains on its own part of the data."""
         self.device, self.variant, self.size = device, variant, size
         self.workers = workers if variant == "loader" else 0
         dev = device.torch_device
+        rank, world = shard
+        self.epochs_done = 0
         self.n_train = min(size.n_train, len(data.train))
         self.n_test = min(size.n_test, len(data.test))
         self.channels_last = variant == "bf16"
@@ -102,17 +109,24 @@ class Trainer:
         self.test_y = data.test_labels[: self.n_test].to(dev)
         if variant == "loader":
             train_set = torch.utils.data.Subset(data.train, range(self.n_train))
+            self.sampler = None
+            if world > 1:
+                self.sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=0)
             self.loader = torch.utils.data.DataLoader(
                 train_set,
                 batch_size=size.batch_size,
-                shuffle=True,
+                shuffle=self.sampler is None,
+                sampler=self.sampler,
                 num_workers=self.workers,
                 pin_memory=device.is_cuda,
                 generator=torch.Generator().manual_seed(0),
             )
+            self.n_train = len(self.sampler) if self.sampler is not None else self.n_train
         else:
-            self.train_x = self._as_images(data.train_images[: self.n_train]).to(dev)
-            self.train_y = data.train_labels[: self.n_train].to(dev)
+            mine = torch.arange(rank, self.n_train, world)  # this rank's index shard
+            self.train_x = self._as_images(data.train_images[mine]).to(dev)
+            self.train_y = data.train_labels[mine].to(dev)
+            self.n_train = len(mine)
             self.perm_gen = torch.Generator(device=dev).manual_seed(0)
         self.graph = None
         if variant == "cudagraph":
@@ -161,6 +175,9 @@ class Trainer:
     def epoch(self) -> torch.Tensor:
         """One pass over the training set; returns the last batch's loss, still on the device."""
         self.model.train()
+        if self.variant == "loader" and self.sampler is not None:
+            self.sampler.set_epoch(self.epochs_done)
+        self.epochs_done += 1
         if self.variant == "loader":
             return self._loader_epoch()
         return self._resident_epoch()
@@ -212,13 +229,15 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, batch_size: int = 1000) -> tuple[float, float]:
         """Loss and accuracy on the test images (call outside timing: it reads results back)."""
+        # Under DDP only rank 0 evaluates: the plain module, so no collective waits for the others.
+        model = self.net if self.device.is_ddp else self.model
         self.model.eval()
         total_loss = torch.zeros((), device=self.test_y.device)
         correct = torch.zeros((), device=self.test_y.device, dtype=torch.long)
         for i in range(0, self.n_test, batch_size):
             x, y = self.test_x[i : i + batch_size], self.test_y[i : i + batch_size]
             with self._autocast():
-                logits = self.model(x).float()
+                logits = model(x).float()
             total_loss += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
         self.model.train()

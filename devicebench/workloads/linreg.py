@@ -20,12 +20,14 @@ from dataclasses import dataclass
 import torch
 
 from ..config import LinRegSize
-from ..devices import BenchDevice
+from ..devices import DDP_ONLY_TRAINING, BenchDevice
 
 VARIANTS = ("eager", "fused", "cudagraph")
 
 
 def unsupported(device: BenchDevice, variant: str) -> str | None:
+    if device.is_ddp:
+        return DDP_ONLY_TRAINING
     if variant == "cudagraph" and not device.is_cuda:
         return "CUDA graphs need a CUDA device"
     if variant == "cudagraph" and device.is_dp:

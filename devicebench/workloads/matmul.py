@@ -13,13 +13,15 @@ from typing import Callable
 import torch
 
 from ..config import MatmulSize
-from ..devices import BenchDevice
+from ..devices import DDP_ONLY_TRAINING, BenchDevice
 from ..precision import STRICT_FP32, TF32, Precision
 
 VARIANTS = ("fp32", "tf32", "bf16")
 
 
 def unsupported(device: BenchDevice, variant: str) -> str | None:
+    if device.is_ddp:
+        return DDP_ONLY_TRAINING
     if not device.is_cuda and variant != "fp32":
         return f"{variant} matmul is a GPU tensor-core mode; the CPU benchmark is fp32"
     return None

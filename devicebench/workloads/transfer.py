@@ -10,12 +10,14 @@ from typing import Callable
 
 import torch
 
-from ..devices import BenchDevice
+from ..devices import DDP_ONLY_TRAINING, BenchDevice
 
 VARIANTS = ("h2d-pageable", "h2d-pinned", "d2h-pageable", "d2h-pinned")
 
 
 def unsupported(device: BenchDevice, variant: str) -> str | None:
+    if device.is_ddp:
+        return DDP_ONLY_TRAINING
     if not device.is_cuda:
         return "a host-device copy needs a CUDA device"
     if device.is_dp:

@@ -1,0 +1,35 @@
+"""DistributedDataParallel's processes: a failing rank is reported with its rank and error, and nothing is left running."""
+
+import socket
+
+import pytest
+
+from devicebench import config, devices, distributed
+
+from .test_data import write_idx
+
+
+def test_a_rank_that_fails_is_named_and_every_process_ends(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEVICEBENCH_CACHE", str(tmp_path / "cache"))
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    write_idx(raw, compress=False)
+    (raw / "train-images-idx3-ubyte").write_bytes(b"not an idx file")  # every rank fails to load it
+    started = []
+    real_init = distributed.DistributedEpochs.__init__
+
+    def keep_processes(self, *args, **kwargs):
+        try:
+            real_init(self, *args, **kwargs)
+        finally:
+            started.extend(self.processes)
+
+    monkeypatch.setattr(distributed.DistributedEpochs, "__init__", keep_processes)
+    with pytest.raises(distributed.RankFailed, match=r"rank [01]: ValueError: .*not readable as MNIST IDX files"):
+        distributed.DistributedEpochs(devices.open_device("ddp:cpu"), "resident", config.SMOKE.cnn, tmp_path / "root", timeout_s=120)
+    assert len(started) == 2 and not any(p.is_alive() for p in started)
+
+
+def test_the_port_is_chosen_free():
+    port = distributed.free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))  # nobody holds it
