@@ -4,6 +4,7 @@ import contextlib
 import statistics
 
 import pytest
+import torch
 
 from devicebench import devices, distributed, fingerprint
 from devicebench.precision import PYTORCH_DEFAULTS, PYTORCH_DEFAULTS_AUTOTUNED
@@ -44,7 +45,7 @@ def test_cnn(bench, device, variant, image_data, request):
         bench.throughput("samples_per_s", trainer.samples_per_epoch)
 
         # Read back only now: every .item() above would have been a sync inside an epoch.
-        final_loss = float(last_loss)
+        final_loss = last_loss.item() if torch.is_tensor(last_loss) else last_loss  # DDP's ranks send a float
         val_loss, val_accuracy = trainer.evaluate()
         if device.is_ddp and trainer.epochs:
             timed_rounds = len(bench.round_times())

@@ -104,8 +104,22 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
         if dp and r.dp_replicas:
             dp += f" ({r.dp_replicas} replica{'s' if r.dp_replicas > 1 else ''})"
         efficiency = ", ".join(f"{d} {e:.0%}" for d, e in r.efficiency.items())
-        body.append(
-            [r.workload, r.variant, format_seconds(r.cpu_s), format_seconds(r.cuda_s), format_seconds(r.dp_s), gpu_over_cpu, dp, efficiency]
+        ddp = "; ".join(
+            f"{d} x{world}: {format_seconds(median)}" + (f", scaling {scaling:.0%}" if scaling is not None else "")
+            for d, (median, scaling, world) in r.ddp.items()
         )
-    headers = ["workload", "variant", "cpu", "cuda:0", "dp", "cuda:0 over cpu", "dp over cuda:0", "efficiency vs ceiling"]
+        body.append(
+            [
+                r.workload,
+                r.variant,
+                format_seconds(r.cpu_s),
+                format_seconds(r.cuda_s),
+                format_seconds(r.dp_s),
+                gpu_over_cpu,
+                dp,
+                efficiency,
+                ddp,
+            ]
+        )
+    headers = ["workload", "variant", "cpu", "cuda:0", "dp", "cuda:0 over cpu", "dp over cuda:0", "efficiency vs ceiling", "ddp"]
     return headers, body

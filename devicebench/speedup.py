@@ -4,12 +4,13 @@ For each workload and variant: ``cuda:0`` over ``cpu`` (against the CPU's same v
 where the CPU has no such variant, against the CPU's reference one: ``fp32`` matmul,
 ``eager`` regression, ``loader`` CNN, marked so), ``dp`` over ``cuda:0``, and efficiency =
 achieved / the same run's ceiling on that device (matmul ``tflops`` over the matching
-``matmul-<precision>`` ceiling). Speed-ups are throughput ratios.
+``matmul-<precision>`` ceiling), and for DistributedDataParallel its median and scaling
+efficiency (throughput over world size x one process's). Speed-ups are throughput ratios.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # The variant a GPU variant is compared with on the CPU when the CPU cannot run it.
 CPU_REFERENCE = {"matmul": "fp32", "linear_regression": "eager", "cnn": "loader"}
@@ -29,6 +30,9 @@ class Row:
     dp_over_gpu: float | None
     efficiency: dict[str, float]  # device -> achieved / ceiling
     dp_replicas: int | None
+    # DistributedDataParallel: median, and scaling efficiency = its throughput over
+    # world size x one process's (cpu for ddp:cpu, cuda:0 for ddp:cuda) in the same run.
+    ddp: dict[str, tuple[float, float | None, int]] = field(default_factory=dict)
 
 
 def _index(run: dict) -> dict[tuple[str, str, str], dict]:
@@ -53,6 +57,18 @@ def _ratio(fast: dict | None, slow: dict | None) -> float | None:
     if a and b and unit == slow["extra_info"].get("throughput_unit"):
         return a / b
     return slow["stats"]["median"] / fast["stats"]["median"]
+
+
+def _ddp(index: dict, workload: str, variant: str) -> dict[str, tuple[float, float | None, int]]:
+    out = {}
+    for ddp_id, single_id in (("ddp:cpu", "cpu"), ("ddp:cuda", "cuda:0")):
+        bench = index.get((workload, variant, ddp_id))
+        if bench is None:
+            continue
+        world = bench["extra_info"].get("world_size", 1)
+        ratio = _ratio(bench, index.get((workload, variant, single_id)))
+        out[ddp_id] = (bench["stats"]["median"], ratio / world if ratio is not None else None, world)
+    return out
 
 
 def _efficiency(bench: dict | None, ceiling: dict | None) -> float | None:
@@ -92,6 +108,7 @@ def matrix(run: dict) -> list[Row]:
                 _ratio(dp, cuda),
                 efficiency,
                 dp["extra_info"].get("dp_replicas") if dp else None,
+                _ddp(index, workload, variant),
             )
         )
     return rows

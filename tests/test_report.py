@@ -94,3 +94,13 @@ def test_history_keeps_every_run_in_order():
     series = report.history(runs)["test_matmul[cpu-fp32]"]
     assert [point[0] for point in series] == [0, 1, 2]
     assert series[2][1] > series[0][1]
+
+
+def test_ddp_scaling_efficiency_is_against_one_process_in_the_same_run(smoke_run):
+    [path] = smoke_run.run_files()
+    rows = {(r.workload, r.variant): r for r in speedup.matrix(load_run(path))}
+    median, scaling, world = rows[("cnn", "resident")].ddp["ddp:cpu"]
+    run = load_run(path)
+    by = {b["name"]: b["extra_info"]["samples_per_s"] for b in run["benchmarks"]}
+    assert world == 2
+    assert abs(scaling - by["test_cnn[ddp:cpu-resident]"] / (2 * by["test_cnn[cpu-resident]"])) < 1e-9
