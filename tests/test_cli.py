@@ -78,3 +78,10 @@ def test_bad_run_files_are_one_line_and_exit_2(tmp_path, capsys):
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and str(path) in err and message in err
+
+
+def test_output_cut_short_by_a_pipe_is_not_an_error(smoke_run):
+    [path] = smoke_run.run_files()
+    # `true` reads nothing and exits at once: every write of the table meets a closed pipe.
+    proc = subprocess.run(f"{sys.executable} -m devicebench show {path} | true", shell=True, capture_output=True, text=True)
+    assert proc.stderr == ""
