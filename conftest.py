@@ -50,7 +50,7 @@ def bench(benchmark, request):
 def pytest_runtest_call(item):
     try:
         return (yield)
-    except BaseException as exc:
+    except Exception as exc:
         faults.discard_result(item)
         if isinstance(exc, torch.OutOfMemoryError):
             faults.out_of_memory(item, exc)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from devicebench import precision
 from devicebench.workloads import ceilings
 
 
@@ -11,11 +12,13 @@ def test_ceiling(bench, device, variant):
     if variant == "copy":
         nbytes = ceilings.copy_bytes(device, bench.size.ceiling)
         bench.info.update(workload="ceiling", variant=variant, nbytes=nbytes, bytes_moved=2 * nbytes)
-        bench.run(device, ceilings.build_copy(device, nbytes))
+        with precision.settings(precision.STRICT_FP32):
+            bench.run(device, ceilings.build_copy(device, nbytes))
         bench.throughput("gbps", 2 * nbytes / 1e9)
     else:
         n = ceilings.matmul_n(device, bench.size.ceiling)
         flops = 2 * n**3
         bench.info.update(workload="ceiling", variant=variant, m=n, k=n, n=n, flops=flops)
-        bench.run(device, ceilings.build_matmul(device, variant, n), precision=ceilings.precision_for(variant))
+        with precision.settings(ceilings.precision_for(variant)):
+            bench.run(device, ceilings.build_matmul(device, variant, n))
         bench.throughput("tflops", flops / 1e12)

@@ -6,8 +6,7 @@ import statistics
 import pytest
 import torch
 
-from devicebench import devices, distributed, fingerprint
-from devicebench.precision import PYTORCH_DEFAULTS, PYTORCH_DEFAULTS_AUTOTUNED
+from devicebench import devices, distributed, fingerprint, precision
 from devicebench.workloads import cnn, pipeline
 
 
@@ -28,7 +27,8 @@ def test_cnn(bench, device, variant, image_data, request):
         if len(trainer.stats) > len(accuracies):
             accuracies.append(trainer.evaluate()[1])
 
-    with bench.settings(PYTORCH_DEFAULTS if variant in ("loader", "resident") else PYTORCH_DEFAULTS_AUTOTUNED), contextlib.ExitStack() as stack:
+    settings = precision.PYTORCH_DEFAULTS if variant in ("loader", "resident") else precision.PYTORCH_DEFAULTS_AUTOTUNED
+    with precision.settings(settings), contextlib.ExitStack() as stack:
         if device.is_ddp:  # one process per rank, each on its shard; see devicebench.distributed
             trainer = distributed.DistributedEpochs(device, variant, size, request.config.getoption("data_root"))
             stack.callback(trainer.close)
@@ -54,6 +54,7 @@ def test_cnn(bench, device, variant, image_data, request):
                 rank0_epoch_s=rank0,
                 samples_per_rank=[r.samples for r in trainer.epochs[-1]],
                 threads_per_rank=trainer.threads,
+                peak_memory_bytes=max((r.peak_memory_bytes or 0 for r in trainer.epochs[-1]), default=0) or None,
             )
             if bench.median_s:
                 bench.info["per_rank_samples_per_s"] = [r.samples / bench.median_s for r in trainer.epochs[-1]]
@@ -94,6 +95,7 @@ def test_data_pipeline(bench, image_data, workers, memory):
         workers=workers,
         pin_memory=memory == "pinned",
     )
-    samples = bench.run(devices.open_device("cpu"), one_pass, rounds=size.rounds)
+    with precision.settings(precision.STRICT_FP32):  # no arithmetic here; recorded all the same
+        samples = bench.run(devices.open_device("cpu"), one_pass, rounds=size.rounds)
     bench.info["samples"] = samples
     bench.throughput("samples_per_s", samples)

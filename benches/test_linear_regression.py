@@ -2,7 +2,7 @@
 
 import pytest
 
-from devicebench.precision import STRICT_FP32
+from devicebench import precision
 from devicebench.workloads import linreg
 
 
@@ -11,7 +11,7 @@ def test_linear_regression(bench, device, variant):
     bench.skip_if(linreg.unsupported(device, variant))
     size = bench.size.linreg
     bench.info.update(workload="linear_regression", variant=variant, n=size.n, steps=size.steps, lr=size.lr, dataset="synthetic")
-    with bench.settings(STRICT_FP32):  # the CUDA graph is captured under the settings it runs with
+    with precision.settings(precision.STRICT_FP32):  # the CUDA graph is captured under the settings it runs with
         trainer = linreg.Trainer(device, variant, size)
         last_loss = bench.run(device, trainer.run, setup=trainer.reset)
     bench.throughput("steps_per_s", size.steps)

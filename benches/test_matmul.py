@@ -2,6 +2,7 @@
 
 import pytest
 
+from devicebench import precision
 from devicebench.workloads import matmul
 
 
@@ -9,9 +10,9 @@ from devicebench.workloads import matmul
 def test_matmul(bench, device, variant):
     bench.skip_if(matmul.unsupported(device, variant))
     size = bench.size.matmul
-    step = matmul.build(device, variant, size)
     bench.info.update(
         workload="matmul", variant=variant, m=size.m, k=size.k, n=size.n, dtype=str(matmul.dtype_for(variant)), flops=size.flops
     )
-    bench.run(device, step, precision=matmul.precision_for(variant))
+    with precision.settings(matmul.precision_for(variant)):
+        bench.run(device, matmul.build(device, variant, size))
     bench.throughput("tflops", size.flops / 1e12)

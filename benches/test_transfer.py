@@ -2,6 +2,7 @@
 
 import pytest
 
+from devicebench import precision
 from devicebench.workloads import transfer
 
 
@@ -10,5 +11,6 @@ def test_transfer(bench, device, variant):
     bench.skip_if(transfer.unsupported(device, variant))
     nbytes = bench.size.transfer.nbytes
     bench.info.update(workload="transfer", variant=variant, nbytes=nbytes)
-    bench.run(device, transfer.build(device, variant, nbytes))
+    with precision.settings(precision.STRICT_FP32):
+        bench.run(device, transfer.build(device, variant, nbytes))
     bench.throughput("gbps", nbytes / 1e9)

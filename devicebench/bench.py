@@ -1,15 +1,15 @@
 """The ``bench`` fixture's object: what a benchmark in ``benches/`` uses to run and record itself.
 
-A benchmark builds its step with a workload module, fills :attr:`Bench.info` (workload,
-variant, sizes), calls :meth:`Bench.run`, then names its throughput with
-:meth:`Bench.throughput`. Timing, precision settings, device context and cold start are
-handled here and in :mod:`devicebench.timing`, the same way for every benchmark.
+A benchmark fills :attr:`Bench.info` (workload, variant, sizes), and inside
+``precision.settings(...)`` builds its step with a workload module and calls
+:meth:`Bench.run`; then it names its throughput with :meth:`Bench.throughput`. Timing, the
+record of the settings in force, device context and cold start are handled here and in
+:mod:`devicebench.timing`, the same way for every benchmark.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -25,7 +25,6 @@ class Bench:
         self.benchmark = benchmark
         self.size = size
         self.progress = progress
-        self._outer_settings: _precision.Precision | None = None
 
     @property
     def info(self) -> dict:
@@ -38,40 +37,24 @@ class Bench:
         if reason:
             pytest.skip(reason)
 
-    @contextlib.contextmanager
-    def settings(self, precision: _precision.Precision) -> Iterator[None]:
-        """Build and run under ``precision``: a CUDA graph bakes in the settings in force at capture."""
-        self._outer_settings = precision
-        try:
-            with _precision.settings(precision):
-                yield
-        finally:
-            self._outer_settings = None
-
     def run(
         self,
         device: BenchDevice,
         step: Callable[[], Any],
         *,
         setup: Callable[[], None] | None = None,
-        precision: _precision.Precision | None = None,
         rounds: Rounds | None = None,
     ) -> Any:
         """Time ``step`` on ``device``; returns the last timed call's result.
 
-        ``precision`` is set around the timing (default: strict fp32, unless the benchmark is
-        inside :meth:`settings`); the settings in force are recorded either way. ``rounds``
-        defaults to the size's budget; a workload with its own (the CNN's) passes it.
+        Call it inside ``precision.settings(...)``, around the step's construction too (a CUDA
+        graph bakes in the settings in force at capture); the settings are recorded here.
+        ``rounds`` defaults to the size's budget; a workload with its own (the CNN's) passes it.
         """
         self.info.update(device.describe())
         self.info["size"] = self.size.name
-        if precision is None and self._outer_settings is None:
-            precision = _precision.STRICT_FP32
-        with _precision.settings(precision) if precision else contextlib.nullcontext():
-            self.info["precision"] = _precision.current()
-            return measure(
-                self.benchmark, device, step, rounds=rounds or self.size.rounds, setup=setup, progress=self.progress
-            )
+        self.info["precision"] = _precision.current()
+        return measure(self.benchmark, device, step, rounds=rounds or self.size.rounds, setup=setup, progress=self.progress)
 
     @property
     def median_s(self) -> float | None:

@@ -147,7 +147,7 @@ class BenchDevice:
         return info
 
     def peak_memory_bytes(self) -> int | None:
-        if not self.is_cuda:
+        if not (self.is_cuda and self.sync_devices):
             return None
         return max(torch.cuda.max_memory_allocated(d) for d in self.sync_devices)
 
@@ -177,8 +177,8 @@ def open_device(device_id: str) -> BenchDevice:
     if device_id == "ddp:cpu":
         return BenchDevice(id="ddp:cpu", torch_device=torch.device("cpu"), replicas=DDP_CPU_WORLD_SIZE)
     if device_id == "ddp:cuda":
-        count = torch.cuda.device_count()
-        return BenchDevice(id="ddp:cuda", torch_device=torch.device("cuda", 0), sync_devices=(torch.device("cuda", 0),), replicas=count)
+        # The parent only drives the ranks; each rank waits for its own GPU before answering.
+        return BenchDevice(id="ddp:cuda", torch_device=torch.device("cuda", 0), replicas=torch.cuda.device_count())
     raise ValueError(f"unknown device {device_id!r}; valid devices: {', '.join(DEVICE_IDS)}")
 
 

@@ -47,6 +47,7 @@ class RankEpoch:
     data_wait_s: float
     first_batch_s: float
     loss: float
+    peak_memory_bytes: int | None  # this rank's GPU; None on the CPU
 
 
 class RankFailed(RuntimeError):
@@ -78,11 +79,13 @@ def _worker(rank, world_size, device_id, port, variant, size, data_root, threads
                 dist.barrier()
                 start = time.perf_counter()
                 loss = trainer.epoch()
-                device.synchronize()
+                device.synchronize()  # this rank's interval ends when its GPU is done, as in timing.measure
                 dist.barrier()
                 seconds = time.perf_counter() - start
                 stats = trainer.stats[-1]
-                record = RankEpoch(rank, seconds, trainer.samples_per_epoch, stats.data_wait_s, stats.first_batch_s, float(loss))
+                record = RankEpoch(
+                    rank, seconds, trainer.samples_per_epoch, stats.data_wait_s, stats.first_batch_s, float(loss), device.peak_memory_bytes()
+                )
                 results.put(("epoch", rank, record))
             elif command == "evaluate":
                 results.put(("evaluate", rank, trainer.evaluate() if rank == 0 else None))

@@ -63,7 +63,10 @@ def measure(
         return call_synced()[1]
 
     info = benchmark.extra_info
-    if device.is_cuda:
+    # Under DDP the work runs in the ranks' processes: events and memory counters here would
+    # watch an idle GPU. The ranks report their own (see devicebench.distributed).
+    on_this_process_gpu = device.is_cuda and not device.is_ddp
+    if on_this_process_gpu:
         device.reset_peak_memory()
 
     cold_s, _ = call_synced()
@@ -80,7 +83,7 @@ def measure(
     info["warmup_s"] = warmup_s
 
     events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
-    if device.is_cuda:
+    if on_this_process_gpu:
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n_rounds)]
     done = 0
 
@@ -109,5 +112,5 @@ def measure(
         q1, median, q3 = quartiles(event_s)
         info.update(cuda_event_median_s=median, cuda_event_q1_s=q1, cuda_event_q3_s=q3)
     # None on the CPU: torch keeps no per-device peak there, and a process-wide RSS would mislead.
-    info["peak_memory_bytes"] = device.peak_memory_bytes()
+    info["peak_memory_bytes"] = device.peak_memory_bytes() if on_this_process_gpu else None
     return result
