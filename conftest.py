@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from devicebench import data, devices, faults, fingerprint, options, results
+from devicebench import data, devices, faults, fingerprint, launch, options, results
 from devicebench.bench import Bench
 from devicebench.config import get_size
 from devicebench.progress import Progress
@@ -17,6 +17,8 @@ def pytest_configure(config):
     options.configure(config)
     recorder = results.RunRecorder(config.getoption("bench_size"), config.getoption("bench_devices"))
     config.pluginmanager.register(recorder, "devicebench-run-recorder")
+    if launch.current() is not None:  # one rank of a torchrun job: see devicebench.launch
+        config.pluginmanager.register(launch.StopAllRanks(), "devicebench-stop-all-ranks")
 
 
 def pytest_generate_tests(metafunc):
@@ -50,7 +52,7 @@ def bench(benchmark, request):
 def pytest_runtest_call(item):
     try:
         return (yield)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # an interrupted benchmark's rounds are not a result either
         faults.discard_result(item)
         if isinstance(exc, torch.OutOfMemoryError):
             faults.out_of_memory(item, exc)

@@ -6,7 +6,7 @@ import statistics
 import pytest
 import torch
 
-from devicebench import devices, distributed, fingerprint, precision
+from devicebench import devices, distributed, fingerprint, launch, precision
 from devicebench.workloads import cnn, pipeline
 
 
@@ -29,9 +29,13 @@ def test_cnn(bench, device, variant, image_data, request):
 
     settings = precision.PYTORCH_DEFAULTS if variant in ("loader", "resident") else precision.PYTORCH_DEFAULTS_AUTOTUNED
     with precision.settings(settings), contextlib.ExitStack() as stack:
-        if device.is_ddp:  # one process per rank, each on its shard; see devicebench.distributed
-            trainer = distributed.DistributedEpochs(device, variant, size, request.config.getoption("data_root"))
+        if device.drives_ranks:  # one process per rank, each on its shard; see devicebench.distributed
+            timeout_s = request.config.getoption("bench_dist_timeout")
+            trainer = distributed.DistributedEpochs(device, variant, size, request.config.getoption("data_root"), timeout_s)
             stack.callback(trainer.close)
+        elif device.launch is not None:  # this process is one rank of torchrun's; see devicebench.launch
+            trainer = launch.LaunchedEpochs(device, variant, image_data, size)
+            bench.info["hosts"] = trainer.hosts
         else:
             trainer = cnn.Trainer(device, variant, image_data, size, workers)
         bench.info.update(
@@ -47,17 +51,17 @@ def test_cnn(bench, device, variant, image_data, request):
         # Read back only now: every .item() above would have been a sync inside an epoch.
         final_loss = last_loss.item() if torch.is_tensor(last_loss) else last_loss  # DDP's ranks send a float
         val_loss, val_accuracy = trainer.evaluate()
-        if device.is_ddp and trainer.epochs:
+        if device.drives_ranks and trainer.epochs:
             timed_rounds = len(bench.round_times())
             rank0 = [records[0].epoch_s for records in trainer.epochs[-timed_rounds:]] if timed_rounds else []
             bench.info.update(
                 rank0_epoch_s=rank0,
-                samples_per_rank=[r.samples for r in trainer.epochs[-1]],
-                threads_per_rank=trainer.threads,
                 peak_memory_bytes=max((r.peak_memory_bytes or 0 for r in trainer.epochs[-1]), default=0) or None,
             )
+        if device.is_ddp:
+            bench.info.update(samples_per_rank=trainer.samples_per_rank, threads_per_rank=trainer.threads)
             if bench.median_s:
-                bench.info["per_rank_samples_per_s"] = [r.samples / bench.median_s for r in trainer.epochs[-1]]
+                bench.info["per_rank_samples_per_s"] = [n / bench.median_s for n in trainer.samples_per_rank]
     accuracies.append(val_accuracy)
     bench.info.update(final_loss=final_loss, val_loss=val_loss, val_accuracy=val_accuracy, accuracy_per_epoch=accuracies)
     timed = bench.round_times()
@@ -83,7 +87,7 @@ def test_cnn(bench, device, variant, image_data, request):
 @pytest.mark.parametrize("memory", pipeline.MEMORY)
 @pytest.mark.parametrize("workers", pipeline.WORKERS, ids=lambda w: f"workers{w}")
 def test_data_pipeline(bench, image_data, workers, memory):
-    bench.skip_if(pipeline.unsupported(workers, memory))
+    bench.skip_if(launch.skip_reason("cpu") or pipeline.unsupported(workers, memory))
     size = bench.size.data_pipeline
     one_pass = pipeline.build(image_data, size, workers, pinned=memory == "pinned")
     bench.info.update(

@@ -101,7 +101,7 @@ def _decompress_into(src: Path, raw: Path) -> None:
         source = src / f"{name}.gz"
         if not source.exists():
             source = src / name
-        partial = target.with_suffix(".partial")
+        partial = target.with_name(f"{name}.{os.getpid()}.partial")  # processes may race to write it
         if source.suffix == ".gz":
             with gzip.open(source, "rb") as fin, open(partial, "wb") as fout:
                 shutil.copyfileobj(fin, fout)

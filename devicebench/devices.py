@@ -1,39 +1,87 @@
-"""The devices a benchmark runs on: ``cpu``, ``cuda:0`` and ``dp`` (DataParallel).
+"""The devices a benchmark runs on: ``cpu``, ``cuda:0``, DataParallel and DistributedDataParallel.
 
-``device_params`` builds the pytest parameters (with their ``gpu`` marks and skip reasons);
-``open_device`` turns a parameter id into a :class:`BenchDevice`, the one object that knows
-how to place tensors, wrap a model and wait for the device to finish.
+``device_params`` builds the pytest parameters (with their ``gpu``/``multi_gpu`` marks and
+skip reasons); ``open_device`` turns a parameter id into a :class:`BenchDevice`, the one
+object that knows how to place tensors, wrap a model and wait for the device to finish.
+
+Ids: ``cpu``; ``cuda:0``; ``dp`` (DataParallel over every visible GPU); ``ddp:cpu`` (two
+gloo processes); ``ddp:cuda`` (one NCCL process per visible GPU). With N >= 2 GPUs the
+scaling ladder ``dp:K`` and ``ddp:cuda:K`` (K = 1..N-1 GPUs) joins them, so one run holds
+DataParallel and DDP at every world size from 1 to N. Selecting ``dp`` or ``ddp:cuda`` in
+``--bench-devices`` selects its whole ladder; ``dp:2`` alone selects one rung.
 """
 
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import torch
 
 DEVICE_IDS = ("cpu", "cuda:0", "dp", "ddp:cpu", "ddp:cuda")
-GPU_IDS = frozenset({"cuda:0", "dp", "ddp:cuda"})
+# Ids with a GPU count: DataParallel or DDP over the first K GPUs.
+LADDER = re.compile(r"^(dp|ddp:cuda):([1-9][0-9]*)$")
 # DistributedDataParallel on the CPU: two processes on gloo, so a CPU-only machine (and CI)
 # runs the distributed path end to end.
 DDP_CPU_WORLD_SIZE = 2
 DDP_ONLY_TRAINING = "DistributedDataParallel is measured on the CNN's training epochs"
+VALID = f"valid devices: {', '.join(DEVICE_IDS)}, dp:K, ddp:cuda:K"
+
+
+def is_known(device_id: str) -> bool:
+    return device_id in DEVICE_IDS or LADDER.match(device_id) is not None
+
+
+def gpus_used(device_id: str) -> int:
+    """How many GPUs a device id runs on (0 for the CPU ones); ``dp``/``ddp:cuda`` take every visible one."""
+    if device_id in ("cpu", "ddp:cpu"):
+        return 0
+    if device_id == "cuda:0":
+        return 1
+    ladder = LADDER.match(device_id)
+    return int(ladder.group(2)) if ladder else torch.cuda.device_count()
 
 
 def parse_device_list(text: str) -> tuple[str, ...]:
     """``"cpu,cuda:0"`` -> ``("cpu", "cuda:0")``; an unknown id is a ValueError naming the valid ones."""
     ids = tuple(part.strip() for part in text.split(",") if part.strip())
     if not ids:
-        raise ValueError(f"no device given; valid devices: {', '.join(DEVICE_IDS)}")
-    unknown = [i for i in ids if i not in DEVICE_IDS]
+        raise ValueError(f"no device given; {VALID}")
+    unknown = [i for i in ids if not is_known(i)]
     if unknown:
-        raise ValueError(f"unknown device {', '.join(map(repr, unknown))}; valid devices: {', '.join(DEVICE_IDS)}")
+        raise ValueError(f"unknown device {', '.join(map(repr, unknown))}; {VALID}")
     return tuple(dict.fromkeys(ids))
+
+
+def is_selected(device_id: str, selected: tuple[str, ...]) -> bool:
+    """``dp`` and ``ddp:cuda`` select their ladders (``dp:K``, ``ddp:cuda:K``) too."""
+    ladder = LADDER.match(device_id)
+    return device_id in selected or (ladder is not None and ladder.group(1) in selected)
+
+
+def all_ids(selected: tuple[str, ...] = (), gpu_count: int | None = None) -> list[str]:
+    """Every device id of this machine, in a fixed order: the five base ids, the ladders below
+    the GPU count, and any ladder rung selected by name (skipped later if the GPUs are missing)."""
+    count = torch.cuda.device_count() if gpu_count is None else gpu_count
+    ids = list(DEVICE_IDS)
+    for family in ("dp", "ddp:cuda"):
+        rungs = {k for k in range(1, count)}
+        rungs |= {int(m.group(2)) for m in map(LADDER.match, selected) if m and m.group(1) == family}
+        at = ids.index(family)
+        ids[at:at] = [f"{family}:{k}" for k in sorted(rungs)]
+    return ids
 
 
 def unavailable_reason(device_id: str) -> str | None:
     """Why this machine cannot run ``device_id``, or None when it can."""
+    from . import launch
+
+    launched = launch.skip_reason(device_id)
+    if launched:
+        return launched
     if device_id == "cpu":
         return None
     if device_id.startswith("ddp:"):
@@ -47,23 +95,30 @@ def unavailable_reason(device_id: str) -> str | None:
         return None
     if not torch.cuda.is_available():
         return "CUDA not available"
-    if device_id == "ddp:cuda" and not torch.distributed.is_nccl_available():
+    if device_id.startswith("ddp:cuda") and not torch.distributed.is_nccl_available():
         return "this torch build has no NCCL backend"
-    if device_id == "cuda:0" and torch.cuda.device_count() < 1:
-        return "needs 1 GPU"
+    needed, visible = max(1, gpus_used(device_id)), torch.cuda.device_count()
+    if needed > visible:
+        return f"needs {needed} GPUs, {visible} visible"
     return None
 
 
-def device_params(selected: tuple[str, ...]) -> list:
+def device_params(selected: tuple[str, ...], gpu_count: int | None = None) -> list:
     """One ``pytest.param`` per device id, in a fixed order, skipped with a reason where absent.
 
     Devices left out by ``--bench-devices`` stay in the list as skips, so that a stored run
     says "not selected" instead of looking as if the benchmark had been removed.
     """
+    count = torch.cuda.device_count() if gpu_count is None else gpu_count
     params = []
-    for device_id in DEVICE_IDS:
-        marks = [pytest.mark.gpu] if device_id in GPU_IDS else []
-        if device_id not in selected:
+    for device_id in all_ids(selected, count):
+        marks = []
+        if device_id not in ("cpu", "ddp:cpu"):
+            marks.append(pytest.mark.gpu)
+            ladder = LADDER.match(device_id)
+            if (int(ladder.group(2)) if ladder else count if device_id != "cuda:0" else 1) >= 2:
+                marks.append(pytest.mark.multi_gpu)
+        if not is_selected(device_id, selected):
             marks.append(pytest.mark.skip(reason=f"not selected by --bench-devices={','.join(selected)}"))
         else:
             reason = unavailable_reason(device_id)
@@ -85,6 +140,10 @@ class BenchDevice:
     torch_device: torch.device
     sync_devices: tuple[torch.device, ...] = ()
     replicas: int = 1
+    # Under torchrun this process is one rank (see devicebench.launch): ``group`` is a gloo
+    # group of all ranks, which synchronize() and agree() use; ``launch`` is what torchrun set.
+    group: Any = None
+    launch: Any = None
 
     @property
     def kind(self) -> str:
@@ -96,11 +155,16 @@ class BenchDevice:
 
     @property
     def is_dp(self) -> bool:
-        return self.id == "dp"
+        return self.id == "dp" or self.id.startswith("dp:")
 
     @property
     def is_ddp(self) -> bool:
         return self.id.startswith("ddp:")
+
+    @property
+    def drives_ranks(self) -> bool:
+        """DDP from pytest: the ranks are child processes and this one only sends them work."""
+        return self.is_ddp and self.launch is None
 
     @property
     def world_size(self) -> int:
@@ -130,6 +194,20 @@ class BenchDevice:
         """
         for dev in self.sync_devices:
             torch.cuda.synchronize(dev)
+        if self.group is not None:  # and every rank, on every node, has finished too
+            import torch.distributed as dist
+
+            dist.barrier(group=self.group)
+
+    def agree(self, value):
+        """Rank 0's ``value`` on every rank (so all run the same number of rounds); itself elsewhere."""
+        if self.group is None:
+            return value
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0, group=self.group)
+        return box[0]
 
     def describe(self) -> dict:
         """What a result records about its device."""
@@ -138,12 +216,14 @@ class BenchDevice:
             info["device_name"] = torch.cuda.get_device_name(self.torch_device)
         if self.is_ddp:
             info.update(world_size=self.world_size, backend=self.backend)
-            if self.world_size == 1:
-                info["ddp_note"] = "world size 1: a single GPU is visible"
+            if self.launch is not None:
+                info.update(self.launch.describe())
+            elif self.world_size == 1:
+                info["ddp_note"] = "world size 1: a single GPU is visible" if self.id == "ddp:cuda" else "world size 1"
         if self.is_dp:
             info["dp_replicas"] = self.replicas
             if self.replicas == 1:
-                info["dp_note"] = "one-replica DataParallel: a single GPU is visible"
+                info["dp_note"] = "one-replica DataParallel: a single GPU is visible" if self.id == "dp" else "one-replica DataParallel"
         return info
 
     def peak_memory_bytes(self) -> int | None:
@@ -165,26 +245,30 @@ class BenchDevice:
 
 
 def open_device(device_id: str) -> BenchDevice:
+    from . import launch
+
+    if launch.current() is not None and device_id.startswith("ddp:"):
+        return launch.rank_device(device_id)
     if device_id == "cpu":
         return BenchDevice(id="cpu", torch_device=torch.device("cpu"))
     if device_id == "cuda:0":
         dev = torch.device("cuda", 0)
         return BenchDevice(id="cuda:0", torch_device=dev, sync_devices=(dev,))
-    if device_id == "dp":
-        count = torch.cuda.device_count()
-        devs = tuple(torch.device("cuda", i) for i in range(count))
-        return BenchDevice(id="dp", torch_device=devs[0], sync_devices=devs, replicas=count)
+    if not is_known(device_id):
+        raise ValueError(f"unknown device {device_id!r}; {VALID}")
     if device_id == "ddp:cpu":
         return BenchDevice(id="ddp:cpu", torch_device=torch.device("cpu"), replicas=DDP_CPU_WORLD_SIZE)
-    if device_id == "ddp:cuda":
+    count = gpus_used(device_id)
+    if device_id.startswith("ddp:cuda"):
         # The parent only drives the ranks; each rank waits for its own GPU before answering.
-        return BenchDevice(id="ddp:cuda", torch_device=torch.device("cuda", 0), replicas=torch.cuda.device_count())
-    raise ValueError(f"unknown device {device_id!r}; valid devices: {', '.join(DEVICE_IDS)}")
+        return BenchDevice(id=device_id, torch_device=torch.device("cuda", 0), replicas=count)
+    devs = tuple(torch.device("cuda", i) for i in range(count))
+    return BenchDevice(id=device_id, torch_device=devs[0], sync_devices=devs, replicas=count)
 
 
-def rank_device(device_id: str, rank: int, world_size: int) -> BenchDevice:
-    """The device of one DDP rank, inside its own process: the CPU, or GPU number ``rank``."""
-    if device_id == "ddp:cuda":
-        dev = torch.device("cuda", rank)
-        return BenchDevice(id=device_id, torch_device=dev, sync_devices=(dev,), replicas=world_size)
-    return BenchDevice(id=device_id, torch_device=torch.device("cpu"), replicas=world_size)
+def rank_device(device_id: str, rank: int, world_size: int, gpu: int | None = None, **launched) -> BenchDevice:
+    """The device of one DDP rank, inside its own process: the CPU, or GPU ``gpu`` (default: ``rank``)."""
+    if device_id.startswith("ddp:cuda"):
+        dev = torch.device("cuda", rank if gpu is None else gpu)
+        return BenchDevice(id=device_id, torch_device=dev, sync_devices=(dev,), replicas=world_size, **launched)
+    return BenchDevice(id=device_id, torch_device=torch.device("cpu"), replicas=world_size, **launched)

@@ -14,6 +14,7 @@ with its rank and error, and the processes are terminated when the benchmark end
 from __future__ import annotations
 
 import datetime
+import os
 import queue
 import socket
 import time
@@ -29,7 +30,8 @@ from .config import CnnSize
 from .devices import BenchDevice, rank_device
 from .fingerprint import cpu_threads
 
-# Long enough for a seed-size CPU epoch on one core; short enough that a hung rank ends the benchmark.
+# Long enough for a seed-size CPU epoch on one core; short enough that a hung rank ends the
+# benchmark. --bench-dist-timeout changes it.
 TIMEOUT_S = 600.0
 
 
@@ -54,9 +56,10 @@ class RankFailed(RuntimeError):
     """A rank died, hung past the timeout, or raised; the message names the rank and the error."""
 
 
-def _worker(rank, world_size, device_id, port, variant, size, data_root, threads, commands, results):
+def _worker(rank, world_size, device_id, port, variant, size, data_root, threads, timeout_s, commands, results):
     from .workloads import cnn
 
+    parent = os.getppid()
     try:
         torch.set_num_threads(threads)
         device = rank_device(device_id, rank, world_size)
@@ -67,14 +70,19 @@ def _worker(rank, world_size, device_id, port, variant, size, data_root, threads
             init_method=f"tcp://127.0.0.1:{port}",
             rank=rank,
             world_size=world_size,
-            timeout=datetime.timedelta(seconds=TIMEOUT_S),
+            timeout=datetime.timedelta(seconds=timeout_s),
         )
         images = data.load(data_root)
         workers = max(0, min(size.loader_workers, threads - 1))
         trainer = cnn.Trainer(device, variant, images, size, workers, shard=(rank, world_size))
         results.put(("ready", rank, (images.name, trainer.n_train, workers)))
         while True:
-            command = commands.get()
+            try:
+                command = commands.get(timeout=5.0)
+            except queue.Empty:
+                if os.getppid() != parent:  # the suite is gone (killed): nobody will stop this rank
+                    break
+                continue
             if command == "epoch":
                 dist.barrier()
                 start = time.perf_counter()
@@ -111,8 +119,11 @@ class DistributedEpochs:
         self.processes = [
             ctx.Process(
                 target=_worker,
-                args=(rank, self.world_size, device.id, port, variant, size, data_root, self.threads, self.commands[rank], self.results),
-                daemon=True,
+                args=(rank, self.world_size, device.id, port, variant, size, data_root, self.threads, timeout_s, self.commands[rank], self.results),
+                # Not daemonic: a rank's DataLoader starts worker processes of its own, which a
+                # daemonic process may not. close() ends the ranks, and a rank whose parent is
+                # gone stops by itself.
+                daemon=False,
             )
             for rank in range(self.world_size)
         ]

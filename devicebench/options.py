@@ -13,7 +13,7 @@ import pytest
 from pytest_benchmark.utils import get_tag
 
 from . import config as _config
-from . import devices, fingerprint, results
+from . import devices, fingerprint, launch, results
 
 # pytest-benchmark's default storage; when it is still this, the user did not choose one.
 _PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
@@ -24,6 +24,16 @@ def _device_list(text: str) -> tuple[str, ...]:
         return devices.parse_device_list(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def _existing_dir(text: str) -> Path:
@@ -46,7 +56,15 @@ def add_options(parser: pytest.Parser) -> None:
         type=_device_list,
         default=devices.DEVICE_IDS,
         metavar="LIST",
-        help=f"comma-separated devices to run, of {','.join(devices.DEVICE_IDS)} (default: all)",
+        help=f"comma-separated devices to run, of {','.join(devices.DEVICE_IDS)}, dp:K, ddp:cuda:K (K GPUs; "
+        "dp and ddp:cuda include their K = 1..N-1 rungs on an N-GPU machine) (default: all)",
+    )
+    group.addoption(
+        "--bench-dist-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long a DDP rank may take to join, or to answer one epoch, before the benchmark fails (default: 600)",
     )
     group.addoption(
         "--data-root",
@@ -80,6 +98,7 @@ def configure(config: pytest.Config) -> None:
             "and would skew every number. Run them in one process: 'pytest benches --benchmark-only'. "
             "('pytest -n auto' is for the harness tests.)"
         )
+    launch.set_timeout(config.getoption("bench_dist_timeout"))
     if not is_bench_run(config):
         return
     option = config.option
@@ -95,3 +114,5 @@ def configure(config: pytest.Config) -> None:
         option.benchmark_autosave = get_tag(getattr(option, "benchmark_project_name", None))
     # Raw round times let a later comparison run a rank test instead of trusting two medians.
     option.benchmark_save_data = True
+    if launch.is_secondary_rank():  # under torchrun only rank 0 stores the run
+        option.benchmark_autosave = option.benchmark_save = option.benchmark_json = None

@@ -104,9 +104,9 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
         if dp and r.dp_replicas:
             dp += f" ({r.dp_replicas} replica{'s' if r.dp_replicas > 1 else ''})"
         efficiency = ", ".join(f"{d} {e:.0%}" for d, e in r.efficiency.items())
-        ddp = "; ".join(
-            f"{d} x{world}: {format_seconds(median)}" + (f", scaling {scaling:.0%}" if scaling is not None else "")
-            for d, (median, scaling, world) in r.ddp.items()
+        scaling = "; ".join(
+            f"{d} x{world}: {format_seconds(median)}" + (f", {efficiency:.0%}" if efficiency is not None else "")
+            for d, (median, efficiency, world) in r.scaling.items()
         )
         body.append(
             [
@@ -118,8 +118,8 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
                 gpu_over_cpu,
                 dp,
                 efficiency,
-                ddp,
+                scaling,
             ]
         )
-    headers = ["workload", "variant", "cpu", "cuda:0", "dp", "cuda:0 over cpu", "dp over cuda:0", "efficiency vs ceiling", "ddp"]
+    headers = ["workload", "variant", "cpu", "cuda:0", "dp", "cuda:0 over cpu", "dp over cuda:0", "efficiency vs ceiling", "DP/DDP: median, scaling"]
     return headers, body

@@ -24,6 +24,7 @@ class RunRecord:
     devices: tuple[str, ...]
     skipped: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
+    interrupted: bool = False  # stopped early (Ctrl-C, a timeout's SIGINT): later benchmarks are missing
 
     def add_report(self, report: pytest.TestReport) -> None:
         """Keep the skip or failure of a benchmark's call (or of its setup, where skips happen)."""
@@ -39,6 +40,7 @@ class RunRecord:
             "bench_devices": list(self.devices),
             "skipped": self.skipped,
             "failed": self.failed,
+            "interrupted": self.interrupted,
         }
 
 
@@ -80,6 +82,9 @@ class RunRecorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.record.add_report(report)
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.record.interrupted = True
 
     def pytest_benchmark_update_json(self, config, benchmarks, output_json: dict) -> None:
         output_json["devicebench"] = self.record.as_json()

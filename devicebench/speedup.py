@@ -4,8 +4,11 @@ For each workload and variant: ``cuda:0`` over ``cpu`` (against the CPU's same v
 where the CPU has no such variant, against the CPU's reference one: ``fp32`` matmul,
 ``eager`` regression, ``loader`` CNN, marked so), ``dp`` over ``cuda:0``, and efficiency =
 achieved / the same run's ceiling on that device (matmul ``tflops`` over the matching
-``matmul-<precision>`` ceiling), and for DistributedDataParallel its median and scaling
-efficiency (throughput over world size x one process's). Speed-ups are throughput ratios.
+``matmul-<precision>`` ceiling), and for every DataParallel and DistributedDataParallel
+device (``dp``, ``dp:K``, ``ddp:cpu``, ``ddp:cuda``, ``ddp:cuda:K``) its median and scaling
+efficiency: its throughput over (GPUs or ranks) x one device's (``cuda:0``; ``cpu`` for
+``ddp:cpu``) in the same run, so DP and DDP scaling sit side by side. Speed-ups are
+throughput ratios.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ class Row:
     dp_over_gpu: float | None
     efficiency: dict[str, float]  # device -> achieved / ceiling
     dp_replicas: int | None
-    # DistributedDataParallel: median, and scaling efficiency = its throughput over
-    # world size x one process's (cpu for ddp:cpu, cuda:0 for ddp:cuda) in the same run.
-    ddp: dict[str, tuple[float, float | None, int]] = field(default_factory=dict)
+    # DataParallel and DDP devices: median, scaling efficiency = throughput over world size x
+    # one device's (cpu for ddp:cpu, cuda:0 for the others) in the same run, and world size.
+    scaling: dict[str, tuple[float, float | None, int]] = field(default_factory=dict)
 
 
 def _index(run: dict) -> dict[tuple[str, str, str], dict]:
@@ -59,15 +62,23 @@ def _ratio(fast: dict | None, slow: dict | None) -> float | None:
     return slow["stats"]["median"] / fast["stats"]["median"]
 
 
-def _ddp(index: dict, workload: str, variant: str) -> dict[str, tuple[float, float | None, int]]:
+def _family(device_id: str) -> str:
+    """``dp:2`` -> ``dp``; ``ddp:cuda:2`` -> ``ddp:cuda``; others are their own."""
+    return ":".join(device_id.split(":")[: 2 if device_id.startswith("ddp") else 1])
+
+
+def _world(bench: dict) -> int:
+    info = bench["extra_info"]
+    return info.get("world_size") or info.get("dp_replicas") or 1
+
+
+def _scaling(index: dict, workload: str, variant: str) -> dict[str, tuple[float, float | None, int]]:
+    found = [(d, b) for (w, v, d), b in index.items() if (w, v) == (workload, variant) and (d == "dp" or d.startswith(("dp:", "ddp:")))]
     out = {}
-    for ddp_id, single_id in (("ddp:cpu", "cpu"), ("ddp:cuda", "cuda:0")):
-        bench = index.get((workload, variant, ddp_id))
-        if bench is None:
-            continue
-        world = bench["extra_info"].get("world_size", 1)
-        ratio = _ratio(bench, index.get((workload, variant, single_id)))
-        out[ddp_id] = (bench["stats"]["median"], ratio / world if ratio is not None else None, world)
+    for device_id, bench in sorted(found, key=lambda db: (db[0].startswith("ddp"), _family(db[0]), _world(db[1]))):
+        world = _world(bench)
+        ratio = _ratio(bench, index.get((workload, variant, "cpu" if device_id == "ddp:cpu" else "cuda:0")))
+        out[device_id] = (bench["stats"]["median"], ratio / world if ratio is not None else None, world)
     return out
 
 
@@ -108,7 +119,7 @@ def matrix(run: dict) -> list[Row]:
                 _ratio(dp, cuda),
                 efficiency,
                 dp["extra_info"].get("dp_replicas") if dp else None,
-                _ddp(index, workload, variant),
+                _scaling(index, workload, variant),
             )
         )
     return rows

@@ -65,7 +65,7 @@ def measure(
     info = benchmark.extra_info
     # Under DDP the work runs in the ranks' processes: events and memory counters here would
     # watch an idle GPU. The ranks report their own (see devicebench.distributed).
-    on_this_process_gpu = device.is_cuda and not device.is_ddp
+    on_this_process_gpu = device.is_cuda and not device.drives_ranks
     if on_this_process_gpu:
         device.reset_peak_memory()
 
@@ -78,7 +78,7 @@ def measure(
         warmup_s.append(estimate_s)
         if progress:
             progress.update("warm-up", i + 1, rounds.warmup)
-    n_rounds = rounds.rounds_for(estimate_s)
+    n_rounds = device.agree(rounds.rounds_for(estimate_s))  # under torchrun, every rank runs rank 0's count
     info["warmup_rounds"] = rounds.warmup
     info["warmup_s"] = warmup_s
 

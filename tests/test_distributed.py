@@ -33,3 +33,18 @@ def test_the_port_is_chosen_free():
     port = distributed.free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))  # nobody holds it
+
+
+def test_a_rank_may_start_dataloader_workers(tmp_path, monkeypatch):
+    """The ranks are not daemonic processes: the loader variant's workers need a parent that may have children."""
+    monkeypatch.setenv("DEVICEBENCH_CACHE", str(tmp_path / "cache"))
+    write_idx(tmp_path / "root" / "MNIST" / "raw", compress=False)
+    monkeypatch.setattr(distributed, "cpu_threads", lambda: 4)  # 2 threads a rank: one DataLoader worker each
+    ranks = distributed.DistributedEpochs(devices.open_device("ddp:cpu"), "loader", config.SMOKE.cnn, tmp_path / "root", timeout_s=120)
+    try:
+        assert ranks.workers == 1
+        loss = ranks.epoch()
+        assert loss == loss and [r.samples for r in ranks.epochs[-1]] == ranks.samples_per_rank
+    finally:
+        ranks.close()
+    assert not any(p.is_alive() for p in ranks.processes)

@@ -24,3 +24,13 @@ def test_diverged_training_is_a_failure_not_a_number(tmp_path):
     assert run.run_files() == [] or all(
         b["name"] not in ("test_linear_regression[cpu-eager]", "test_linear_regression[cpu-fused]") for b in run.json()["benchmarks"]
     )
+
+
+def test_an_interrupted_run_keeps_what_finished_and_drops_the_interrupted_benchmark(tmp_path):
+    run = run_benches("-p", "tests.plugins.interrupt", "--bench-devices=cpu", "-k", "ceiling or linear_regression", storage=tmp_path)
+    assert run.ret == 2, run.output  # pytest's "interrupted"
+    data = run.json()
+    names = {b["name"] for b in data["benchmarks"]}
+    assert {"test_ceiling[cpu-copy]", "test_linear_regression[cpu-eager]"} <= names
+    assert "test_linear_regression[cpu-fused]" not in names  # one round is not a result
+    assert data["devicebench"]["interrupted"] is True

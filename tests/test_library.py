@@ -26,6 +26,30 @@ def test_device_params_mark_gpus_and_give_skip_reasons(monkeypatch):
     assert "gpu" in marks["cuda:0"] and "gpu" in marks["dp"]
 
 
+def test_with_n_gpus_dp_and_ddp_get_a_ladder_of_1_to_n_gpus(monkeypatch):
+    """The multi-GPU collection, as far as a machine without N GPUs can check it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    params = {p.id: {m.name: m for m in p.marks} for p in devices.device_params(devices.DEVICE_IDS, gpu_count=3)}
+    assert list(params) == ["cpu", "cuda:0", "dp:1", "dp:2", "dp", "ddp:cpu", "ddp:cuda:1", "ddp:cuda:2", "ddp:cuda"]
+    multi = {pid for pid, marks in params.items() if "multi_gpu" in marks}
+    assert multi == {"dp:2", "dp", "ddp:cuda:2", "ddp:cuda"}
+    assert all("gpu" in params[pid] for pid in ("cuda:0", "dp:1", "dp", "ddp:cuda:1", "ddp:cuda"))
+    # "dp" selects its ladder; a rung can be selected alone; the CPU-only machine skips them all.
+    assert devices.is_selected("dp:2", ("dp",)) and not devices.is_selected("dp:2", ("ddp:cuda",))
+    assert devices.is_selected("ddp:cuda:2", ("ddp:cuda",)) and not devices.is_selected("ddp:cpu", ("dp",))
+    assert params["dp:2"]["skip"].kwargs["reason"] == "CUDA not available"
+    one_gpu = [p.id for p in devices.device_params(("dp:4",), gpu_count=1)]
+    assert one_gpu == ["cpu", "cuda:0", "dp:4", "dp", "ddp:cpu", "ddp:cuda"]  # asked for by name: kept, as a skip
+
+
+def test_ladder_ids_are_parsed_and_counted():
+    assert devices.parse_device_list("dp:2,ddp:cuda:4") == ("dp:2", "ddp:cuda:4")
+    for bad in ("dp:0", "dp:x", "ddp:cpu:2", "cuda:1"):
+        with pytest.raises(ValueError, match="dp:K, ddp:cuda:K"):
+            devices.parse_device_list(bad)
+    assert [devices.gpus_used(d) for d in ("cpu", "ddp:cpu", "cuda:0", "dp:3", "ddp:cuda:2")] == [0, 0, 1, 3, 2]
+
+
 def test_one_replica_dataparallel_says_so():
     dp = devices.BenchDevice(id="dp", torch_device=torch.device("cpu"), replicas=1)
     info = {k: v for k, v in dp.describe().items()}

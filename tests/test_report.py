@@ -47,6 +47,30 @@ def test_speedup_matrix_with_gpus():
     assert matmul.dp_replicas == 1
 
 
+def test_dp_and_ddp_scaling_sit_side_by_side(capsys):
+    """A 2-GPU run, relabelled from a CPU one: dp:1 and dp (2 GPUs), ddp:cuda:1 and ddp:cuda (2 ranks)."""
+    run = with_gpu(load_run(golden("base")))
+    extra = []
+    for bench in [b for b in run["benchmarks"] if b["extra_info"]["device"] == "cuda:0"]:
+        for device, factor, world in (("dp:1", 0.9, 1), ("ddp:cuda:1", 1.0, 1), ("ddp:cuda", 1.8, 2)):
+            twin = copy.deepcopy(bench)
+            twin["name"] = twin["fullname"] = twin["name"].replace("[cuda:0-", f"[{device}-")
+            info = twin["extra_info"]
+            info.update(device=device, **({"dp_replicas": world} if device.startswith("dp") else {"world_size": world}))
+            twin["stats"]["median"] /= factor
+            if info.get("throughput_unit"):
+                info[info["throughput_unit"]] *= factor
+            extra.append(twin)
+    for bench in run["benchmarks"]:
+        if bench["extra_info"]["device"] == "dp":
+            bench["extra_info"]["dp_replicas"] = 2  # 1.25x cuda:0 on two GPUs: 62.5% scaling
+    run["benchmarks"] += extra
+    row = {(r.workload, r.variant): r for r in speedup.matrix(run)}[("matmul", "fp32")]
+    assert list(row.scaling) == ["dp:1", "dp", "ddp:cuda:1", "ddp:cuda"]
+    efficiency = {device: round(e, 3) for device, (_, e, _) in row.scaling.items()}
+    assert efficiency == {"dp:1": 0.9, "dp": 0.625, "ddp:cuda:1": 1.0, "ddp:cuda": 0.9}
+
+
 def test_a_gpu_only_variant_is_compared_with_the_cpu_reference():
     run = with_gpu(load_run(golden("base")))
     for bench in run["benchmarks"]:
@@ -99,7 +123,7 @@ def test_history_keeps_every_run_in_order():
 def test_ddp_scaling_efficiency_is_against_one_process_in_the_same_run(smoke_run):
     [path] = smoke_run.run_files()
     rows = {(r.workload, r.variant): r for r in speedup.matrix(load_run(path))}
-    median, scaling, world = rows[("cnn", "resident")].ddp["ddp:cpu"]
+    median, scaling, world = rows[("cnn", "resident")].scaling["ddp:cpu"]
     run = load_run(path)
     by = {b["name"]: b["extra_info"].get("samples_per_s") for b in run["benchmarks"]}
     assert world == 2
