@@ -115,6 +115,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if training:
         print()
         print(training)
+    if run.get("devicebench", {}).get("interrupted"):
+        print("\ninterrupted: the run was stopped early (Ctrl-C or a timeout); the benchmarks it had not reached are missing")
     skipped = Counter(s["reason"] for s in run.get("devicebench", {}).get("skipped", []))
     if skipped:
         print(f"\nskipped ({sum(skipped.values())}):")

@@ -194,6 +194,8 @@ def compare_runs(base: dict, cand: dict, settings: Settings = Settings()) -> Com
     for label, run in (("baseline", base), ("candidate", cand)):
         if not _devicebench(run):
             warnings.append(f"the {label} has no devicebench machine block (plain pytest-benchmark?): its machine cannot be checked")
+        if run.get("devicebench", {}).get("interrupted"):
+            warnings.append(f"the {label} run was interrupted: benchmarks it did not reach show as added or removed")
     b_by, c_by = {x["fullname"]: x for x in base["benchmarks"]}, {x["fullname"]: x for x in cand["benchmarks"]}
     b_skip, c_skip = _reasons(base, "skipped", "reason"), _reasons(cand, "skipped", "reason")
     b_fail, c_fail = _reasons(base, "failed", "error"), _reasons(cand, "failed", "error")

@@ -14,6 +14,7 @@ with its rank and error, and the processes are terminated when the benchmark end
 from __future__ import annotations
 
 import datetime
+import multiprocessing
 import os
 import queue
 import socket
@@ -56,10 +57,15 @@ class RankFailed(RuntimeError):
     """A rank died, hung past the timeout, or raised; the message names the rank and the error."""
 
 
-def _worker(rank, world_size, device_id, port, variant, size, data_root, threads, timeout_s, commands, results):
+def _worker(rank, world_size, device_id, port, variant, size, data_root, threads, timeout_s, start_method, commands, results):
     from .workloads import cnn
 
     parent = os.getppid()
+    # A spawned process makes "spawn" its default start method, and the loader variant's
+    # DataLoader would then start its workers by spawning a fresh interpreter every epoch
+    # (seconds each; measured: a 1.7 s GPU epoch became 11 s). The ranks start them the way
+    # the single-process benchmarks do.
+    multiprocessing.set_start_method(start_method, force=True)
     try:
         torch.set_num_threads(threads)
         device = rank_device(device_id, rank, world_size)
@@ -75,7 +81,7 @@ def _worker(rank, world_size, device_id, port, variant, size, data_root, threads
         images = data.load(data_root)
         workers = max(0, min(size.loader_workers, threads - 1))
         trainer = cnn.Trainer(device, variant, images, size, workers, shard=(rank, world_size))
-        results.put(("ready", rank, (images.name, trainer.n_train, workers)))
+        results.put(("ready", rank, (images.name, trainer.n_train, workers, multiprocessing.get_start_method())))
         while True:
             try:
                 command = commands.get(timeout=5.0)
@@ -119,7 +125,10 @@ class DistributedEpochs:
         self.processes = [
             ctx.Process(
                 target=_worker,
-                args=(rank, self.world_size, device.id, port, variant, size, data_root, self.threads, timeout_s, self.commands[rank], self.results),
+                args=(
+                    rank, self.world_size, device.id, port, variant, size, data_root, self.threads, timeout_s,
+                    multiprocessing.get_start_method(), self.commands[rank], self.results,
+                ),  # fmt: skip
                 # Not daemonic: a rank's DataLoader starts worker processes of its own, which a
                 # daemonic process may not. close() ends the ranks, and a rank whose parent is
                 # gone stops by itself.
@@ -135,8 +144,8 @@ class DistributedEpochs:
         except BaseException:
             self.close()
             raise
-        self.dataset, _, self.workers = ready[0]
-        self.samples_per_rank = [n for _, n, _ in ready]
+        self.dataset, _, self.workers, self.loader_start_method = ready[0]
+        self.samples_per_rank = [n for _, n, _, _ in ready]
 
     def _collect(self, kind: str) -> list:
         """Every rank's answer of ``kind``, in rank order; RankFailed on an error, a death or the timeout."""

@@ -4,6 +4,8 @@ import re
 
 import torch
 
+from devicebench import devices
+
 from .conftest import run_benches
 
 EXPECTED_IDS = {
@@ -27,15 +29,17 @@ def test_every_workload_is_parametrized_by_device_then_variant(tmp_path):
     for function, params in EXPECTED_IDS.items():
         for param in params:
             assert f"benches/{function}[{param}]" in ids
-    # cpu, cuda:0, dp, ddp:cpu and ddp:cuda for every variant of every workload, and the data
-    # pipeline's 4 worker counts x 2 memory kinds: nothing is left out silently.
-    assert len(ids) == 5 * (3 + 3 + 4 + 4 + 4) + 4 * 2
+    # cpu, cuda:0, dp, ddp:cpu and ddp:cuda (and the dp:K, ddp:cuda:K ladders of a machine
+    # with several GPUs) for every variant of every workload, and the data pipeline's 4
+    # worker counts x 2 memory kinds: nothing is left out silently.
+    assert len(devices.all_ids()) == 5 + 2 * max(0, torch.cuda.device_count() - 1)
+    assert len(ids) == len(devices.all_ids()) * (3 + 3 + 4 + 4 + 4) + 4 * 2
 
 
 def test_gpu_params_carry_the_gpu_marker(tmp_path):
     gpu = collected(run_benches("--collect-only", "-q", "-m", "gpu", storage=tmp_path))
     not_gpu = collected(run_benches("--collect-only", "-q", "-m", "not gpu", storage=tmp_path))
-    assert gpu and all(re.search(r"\[(cuda:0|dp|ddp:cuda)-", nodeid) for nodeid in gpu)
+    assert gpu and all(re.search(r"\[(cuda:0|dp(:\d+)?|ddp:cuda(:\d+)?)-", nodeid) for nodeid in gpu)
     assert not_gpu and all(re.search(r"\[(cpu|ddp:cpu|workers\d)-", nodeid) for nodeid in not_gpu)
 
 

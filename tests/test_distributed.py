@@ -1,5 +1,6 @@
 """DistributedDataParallel's processes: a failing rank is reported with its rank and error, and nothing is left running."""
 
+import multiprocessing
 import socket
 
 import pytest
@@ -43,6 +44,7 @@ def test_a_rank_may_start_dataloader_workers(tmp_path, monkeypatch):
     ranks = distributed.DistributedEpochs(devices.open_device("ddp:cpu"), "loader", config.SMOKE.cnn, tmp_path / "root", timeout_s=120)
     try:
         assert ranks.workers == 1
+        assert ranks.loader_start_method == multiprocessing.get_start_method()  # not "spawn", inherited from the rank
         loss = ranks.epoch()
         assert loss == loss and [r.samples for r in ranks.epochs[-1]] == ranks.samples_per_rank
     finally:

@@ -1,5 +1,7 @@
 """A failing benchmark fails loudly and alone: out-of-memory and diverged training."""
 
+from devicebench import cli
+
 from .conftest import run_benches
 
 
@@ -26,7 +28,7 @@ def test_diverged_training_is_a_failure_not_a_number(tmp_path):
     )
 
 
-def test_an_interrupted_run_keeps_what_finished_and_drops_the_interrupted_benchmark(tmp_path):
+def test_an_interrupted_run_keeps_what_finished_and_drops_the_interrupted_benchmark(tmp_path, capsys):
     run = run_benches("-p", "tests.plugins.interrupt", "--bench-devices=cpu", "-k", "ceiling or linear_regression", storage=tmp_path)
     assert run.ret == 2, run.output  # pytest's "interrupted"
     data = run.json()
@@ -34,3 +36,8 @@ def test_an_interrupted_run_keeps_what_finished_and_drops_the_interrupted_benchm
     assert {"test_ceiling[cpu-copy]", "test_linear_regression[cpu-eager]"} <= names
     assert "test_linear_regression[cpu-fused]" not in names  # one round is not a result
     assert data["devicebench"]["interrupted"] is True
+    [path] = run.run_files()
+    assert cli.main(["show", str(path)]) == 0
+    assert "interrupted: the run was stopped early" in capsys.readouterr().out
+    assert cli.main(["compare", str(path), str(path)]) == 0
+    assert "warning: the candidate run was interrupted" in capsys.readouterr().out

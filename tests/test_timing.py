@@ -44,13 +44,17 @@ class PedanticStandIn:
         self.rounds = []
         self.calls = 0
 
-    def pedantic(self, target, setup, rounds, warmup_rounds, iterations):
+    def pedantic(self, target, setup=None, rounds=1, warmup_rounds=0, iterations=1):
+        assert not (setup and iterations > 1)  # pytest-benchmark refuses it
+        result = None
         for _ in range(rounds):
-            setup()
+            if setup:
+                setup()
             start = time.perf_counter()
-            result = target()
-            self.rounds.append(time.perf_counter() - start)
-        return result
+            for _ in range(iterations):
+                result = target()
+            self.rounds.append((time.perf_counter() - start) / iterations)  # per call, as pytest-benchmark stores it
+        return result if iterations == 1 else None
 
 
 def fake_device() -> QueueDevice:
@@ -62,6 +66,27 @@ def test_timed_rounds_include_the_queued_device_work():
     measure(bench, fake_device(), launch, rounds=Rounds(warmup=1, min_rounds=3, max_rounds=3, target_s=0.1))
     assert len(bench.rounds) == 3
     assert min(bench.rounds) >= WORK_S
+
+
+def test_a_fast_step_runs_several_times_a_round_and_the_round_still_waits_for_the_device():
+    work_s = 0.0002  # a 200 us kernel: a sync per call would add its own cost to every round
+
+    def short_launch():
+        QUEUE["pending"] = QUEUE.get("pending", 0.0) + work_s
+        return "last result"
+
+    bench = PedanticStandIn()
+    result = measure(bench, fake_device(), short_launch, rounds=Rounds(warmup=1, min_rounds=3, max_rounds=3, target_s=0.1))
+    iterations = bench.extra_info["iterations"]
+    assert iterations >= 5  # about MIN_ROUND_S / 200 us
+    assert len(bench.rounds) == 3 and min(bench.rounds) >= work_s  # per call, the queued work included
+    assert result == "last result"
+
+
+def test_a_step_with_a_setup_runs_once_a_round():
+    bench = PedanticStandIn()
+    measure(bench, fake_device(), lambda: None, setup=lambda: None, rounds=Rounds(warmup=1, min_rounds=2, max_rounds=2, target_s=0.1))
+    assert bench.extra_info["iterations"] == 1
 
 
 def test_a_timer_without_the_sync_would_be_caught():

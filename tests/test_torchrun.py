@@ -74,3 +74,16 @@ def test_a_failing_rank_ends_every_node_and_is_named(tmp_path):
     output = "\n".join(node.stdout for node in nodes)
     assert "RuntimeError: injected failure on rank 1" in output
     assert "rank 1 failed in" in output  # the rank stopped its session instead of running on alone
+
+
+def test_a_torchrun_run_from_a_gpu_machine_reads_like_any_other(capsys):
+    """Made by .ci/gpu-check on an H200: torchrun, one rank, NCCL (see tests/data/make-golden)."""
+    path = ROOT / "tests" / "data" / "runs" / "gpu" / "torchrun-ddp-cuda-smoke.json"
+    run = runs.load_run(path)
+    [bench] = run["benchmarks"]
+    info = bench["extra_info"]
+    assert bench["name"] == "test_cnn[ddp:cuda-resident]"
+    assert (info["world_size"], info["backend"], info["launcher"], info["nodes"]) == (1, "nccl", "torchrun", 1)
+    assert info["cuda_event_median_s"] > 0  # rank 0 is a real rank with its own GPU: events and memory are its own
+    assert cli.main(["show", str(path)]) == 0
+    assert "NVIDIA H200" in capsys.readouterr().out
