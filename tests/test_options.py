@@ -14,6 +14,9 @@ USAGE_ERROR = 4
         ("--bench-devices=cpu,tpu", ["unknown device 'tpu'", "valid devices: cpu, cuda:0, dp, ddp:cpu, ddp:cuda"]),
         ("--bench-devices=,", ["no device given", "valid devices: cpu, cuda:0, dp, ddp:cpu, ddp:cuda"]),
         ("--data-root=/no/such/folder", ["'/no/such/folder' is not a directory"]),
+        ("--bench-devices=dp:0", ["unknown device 'dp:0'", "dp:K, ddp:cuda:K"]),
+        ("--bench-dist-timeout=0", ["'0' is not a positive number of seconds"]),
+        ("--bench-dist-timeout=soon", ["'soon' is not a positive number of seconds"]),
     ],
 )
 def test_bad_option_is_a_usage_error(tmp_path, option, expected):
