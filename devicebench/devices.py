@@ -35,14 +35,16 @@ def is_known(device_id: str) -> bool:
     return device_id in DEVICE_IDS or LADDER.match(device_id) is not None
 
 
-def gpus_used(device_id: str) -> int:
+def gpus_used(device_id: str, gpu_count: int | None = None) -> int:
     """How many GPUs a device id runs on (0 for the CPU ones); ``dp``/``ddp:cuda`` take every visible one."""
     if device_id in ("cpu", "ddp:cpu"):
         return 0
     if device_id == "cuda:0":
         return 1
     ladder = LADDER.match(device_id)
-    return int(ladder.group(2)) if ladder else torch.cuda.device_count()
+    if ladder:
+        return int(ladder.group(2))
+    return torch.cuda.device_count() if gpu_count is None else gpu_count
 
 
 def parse_device_list(text: str) -> tuple[str, ...]:
@@ -68,7 +70,7 @@ def all_ids(selected: tuple[str, ...] = (), gpu_count: int | None = None) -> lis
     count = torch.cuda.device_count() if gpu_count is None else gpu_count
     ids = list(DEVICE_IDS)
     for family in ("dp", "ddp:cuda"):
-        rungs = {k for k in range(1, count)}
+        rungs = set(range(1, count))
         rungs |= {int(m.group(2)) for m in map(LADDER.match, selected) if m and m.group(1) == family}
         at = ids.index(family)
         ids[at:at] = [f"{family}:{k}" for k in sorted(rungs)]
@@ -115,8 +117,7 @@ def device_params(selected: tuple[str, ...], gpu_count: int | None = None) -> li
         marks = []
         if device_id not in ("cpu", "ddp:cpu"):
             marks.append(pytest.mark.gpu)
-            ladder = LADDER.match(device_id)
-            if (int(ladder.group(2)) if ladder else count if device_id != "cuda:0" else 1) >= 2:
+            if gpus_used(device_id, count) >= 2:
                 marks.append(pytest.mark.multi_gpu)
         if not is_selected(device_id, selected):
             marks.append(pytest.mark.skip(reason=f"not selected by --bench-devices={','.join(selected)}"))

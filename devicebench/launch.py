@@ -103,8 +103,8 @@ def set_timeout(seconds: float) -> None:
 
 
 @functools.cache
-def _groups():
-    """The process group of all ranks (gloo on the CPU, NCCL on GPUs) and a gloo group for barriers."""
+def _barrier_group():
+    """Joins the process group of all ranks (gloo on the CPU, NCCL on GPUs); returns a gloo group of them for barriers."""
     import torch.distributed as dist
 
     launch = current()
@@ -116,7 +116,7 @@ def _groups():
     timeout = datetime.timedelta(seconds=_timeout_s)
     dist.init_process_group(backend, init_method="env://", timeout=timeout)
     atexit.register(dist.destroy_process_group)
-    return dist.group.WORLD, dist.new_group(backend="gloo", timeout=timeout)
+    return dist.new_group(backend="gloo", timeout=timeout)
 
 
 def rank_device(device_id: str):
@@ -124,9 +124,8 @@ def rank_device(device_id: str):
     from .devices import rank_device as _rank_device
 
     launch = current()
-    _, barrier_group = _groups()
     gpu = launch.local_rank if device_id == "ddp:cuda" else None
-    return _rank_device(device_id, launch.rank, launch.world_size, gpu=gpu, group=barrier_group, launch=launch)
+    return _rank_device(device_id, launch.rank, launch.world_size, gpu=gpu, group=_barrier_group(), launch=launch)
 
 
 class LaunchedEpochs:
