@@ -189,6 +189,18 @@ def _reasons(run: dict, key: str, field_name: str) -> dict[str, str]:
     return {r["fullname"]: r[field_name] for r in run.get("devicebench", {}).get(key, []) if "fullname" in r}
 
 
+def _unlike(b: dict, c: dict) -> str | None:
+    """Why two results of one benchmark measure different work (size, or processes/GPUs), or None."""
+    bi, ci = b.get("extra_info", {}), c.get("extra_info", {})
+    if bi.get("size") != ci.get("size"):
+        return f"sizes differ: {bi.get('size')} vs {ci.get('size')}"
+    # Under torchrun the same ddp benchmark may run on 2 ranks or on 16 (another node count).
+    worlds = [info.get("world_size") or info.get("dp_replicas") for info in (bi, ci)]
+    if worlds[0] != worlds[1]:
+        return f"world sizes differ: {worlds[0]} vs {worlds[1]}"
+    return None
+
+
 def compare_runs(base: dict, cand: dict, settings: Settings = Settings()) -> Comparison:
     warnings = []
     for label, run in (("baseline", base), ("candidate", cand)):
@@ -203,9 +215,9 @@ def compare_runs(base: dict, cand: dict, settings: Settings = Settings()) -> Com
     for fullname in sorted(set(b_by) | set(c_by) | set(c_fail)):
         name = fullname.rsplit("::", 1)[-1]
         b, c = b_by.get(fullname), c_by.get(fullname)
-        sizes = (b or {}).get("extra_info", {}).get("size"), (c or {}).get("extra_info", {}).get("size")
-        if b and c and sizes[0] != sizes[1]:
-            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, _median(b), _median(c), note=f"sizes differ: {sizes[0]} vs {sizes[1]}"))
+        unlike = _unlike(b, c) if b and c else None
+        if unlike:
+            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, _median(b), _median(c), note=unlike))
         elif b and c:
             verdicts.append(time_verdict(name, fullname, b, c, settings))
             quality.extend(_quality(name, b, c, settings))

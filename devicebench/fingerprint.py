@@ -66,8 +66,11 @@ def gpus() -> list[dict]:
     return found
 
 
-def fingerprint(cpu: str, threads: int, gpu_names: list[str]) -> dict:
+def fingerprint(cpu: str, threads: int, gpu_names: list[str], nodes: int = 1) -> dict:
+    """The hardware a run's figures belong to; ``nodes`` > 1 for a torchrun job over several machines (rank 0's is described)."""
     hardware = {"cpu_model": cpu, "cpu_threads": threads, "gpu_models": sorted(gpu_names), "gpu_count": len(gpu_names)}
+    if nodes > 1:  # absent for one machine, so that single-machine fingerprints stay as they were
+        hardware["nodes"] = nodes
     digest = hashlib.sha256(repr(sorted(hardware.items())).encode()).hexdigest()[:10]
     return {**hardware, "id": digest, "slug": slug(hardware, digest)}
 
@@ -77,6 +80,8 @@ def slug(hardware: dict, digest: str) -> str:
     parts = [hardware["cpu_model"], f"{hardware['cpu_threads']}t"]
     if hardware["gpu_count"]:
         parts += [hardware["gpu_models"][0], f"x{hardware['gpu_count']}"]
+    if hardware.get("nodes", 1) > 1:
+        parts.append(f"{hardware['nodes']} nodes")
     text = re.sub(r"\((r|tm)\)|\bcpu\b|@.*?ghz|\bprocessor\b", " ", " ".join(parts).lower())
     text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
     return f"{text[:60].rstrip('-')}-{digest[:8]}"
@@ -84,7 +89,11 @@ def slug(hardware: dict, digest: str) -> str:
 
 def machine_info() -> dict:
     """The ``devicebench`` block of a run's ``machine_info``."""
+    from .launch import current
+
     cpu, threads, found = cpu_model(), cpu_threads(), gpus()
+    launch = current()
+    nodes = launch.nodes if launch is not None else 1
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     try:
         import torchvision
@@ -107,5 +116,5 @@ def machine_info() -> dict:
         "cpu_threads": threads,
         "torch_threads": torch.get_num_threads(),
         "precision": precision.current(),
-        "fingerprint": fingerprint(cpu, threads, [g["name"] for g in found]),
+        "fingerprint": fingerprint(cpu, threads, [g["name"] for g in found], nodes),
     }

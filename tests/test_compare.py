@@ -254,3 +254,16 @@ def test_runs_of_different_sizes_are_not_comparable():
     result = {v.name: v for v in compare.compare_runs(smoke, seed).verdicts}
     assert result["test_matmul[cpu-fp32]"].status == "not comparable"
     assert result["test_matmul[cpu-fp32]"].note == "sizes differ: smoke vs seed"
+
+
+def test_a_ddp_benchmark_on_another_world_size_is_not_comparable(smoke_run):
+    """torchrun gives ddp:cpu the launcher's world size: 2 ranks and 4 ranks are different work."""
+    base = load_run(smoke_run.run_files()[0])
+    cand = copy.deepcopy(base)
+    for bench in cand["benchmarks"]:
+        if bench["name"] == "test_cnn[ddp:cpu-resident]":
+            bench["extra_info"]["world_size"] = 4
+    result = {v.name: v for v in compare.compare_runs(base, cand).verdicts}
+    assert result["test_cnn[ddp:cpu-resident]"].status == "not comparable"
+    assert result["test_cnn[ddp:cpu-resident]"].note == "world sizes differ: 2 vs 4"
+    assert result["test_cnn[ddp:cpu-loader]"].status != "not comparable"

@@ -62,6 +62,10 @@ def test_fingerprint_names_hardware_only():
     assert one["id"] != two["id"] and one["gpu_count"] == 1
     assert one["slug"].startswith("amd-epyc-9454-48-core-16t-nvidia-h100-80gb-hbm3-x1-")
     assert fingerprint.fingerprint("AMD EPYC", 2, [])["slug"].startswith("amd-epyc-2t-")
+    # A torchrun job over two machines is other hardware than one of them; one machine's id is unchanged.
+    two_nodes = fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"], nodes=2)
+    assert two_nodes["id"] != one["id"] and two_nodes["nodes"] == 2 and "-x1-2-nodes-" in two_nodes["slug"]
+    assert fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"], nodes=1) == one
 
 
 def test_precision_is_set_and_restored():

@@ -58,6 +58,8 @@ def test_two_nodes_on_loopback_store_one_run_from_rank_0(tmp_path, capsys):
     assert set(by_name) == {"test_cnn[ddp:cpu-resident]"}
     info = by_name["test_cnn[ddp:cpu-resident]"]["extra_info"]
     assert (info["world_size"], info["backend"], info["launcher"], info["nodes"]) == (2, "gloo", "torchrun", 2)
+    fingerprint = run["machine_info"]["devicebench"]["fingerprint"]
+    assert fingerprint["nodes"] == 2 and "-2-nodes-" in fingerprint["slug"]  # stored and compared apart from one machine's runs
     assert len(info["samples_per_rank"]) == 2 and sum(info["samples_per_rank"]) == info["samples"]
     assert by_name["test_cnn[ddp:cpu-resident]"]["stats"]["rounds"] >= 3
     skipped = {s["name"]: s["reason"] for s in run["devicebench"]["skipped"]}
