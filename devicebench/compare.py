@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from .runs import quartiles
 
-HARDWARE_KEYS = ("cpu_model", "cpu_threads", "gpu_models", "gpu_count")
+HARDWARE_KEYS = ("cpu_model", "cpu_threads", "gpu_models", "gpu_count", "nodes")
 SOFTWARE_KEYS = ("torch", "torchvision", "cuda", "cudnn", "nvidia_driver", "python")
 
 FASTER, SLOWER, UNCHANGED = "faster", "slower", "unchanged"
@@ -174,7 +174,8 @@ def hardware_diff(base: dict, cand: dict) -> list[tuple[str, object, object]]:
     b, c = _devicebench(base), _devicebench(cand)
     if not b or not c:
         return []
-    bf, cf = b.get("fingerprint", {}), c.get("fingerprint", {})
+    # A fingerprint names "nodes" only for a torchrun job over several machines.
+    bf, cf = ({"nodes": 1, **run.get("fingerprint", {})} for run in (b, c))
     return [(k, bf.get(k), cf.get(k)) for k in HARDWARE_KEYS if bf.get(k) != cf.get(k)]
 
 

@@ -130,6 +130,13 @@ def test_different_hardware_is_refused_unless_allowed(tmp_path, capsys):
     assert code == 0 and "Different hardware (compared anyway): cpu_threads 2 -> 64" in out
 
 
+def test_a_job_over_several_machines_is_other_hardware():
+    base, two_nodes = load_run(golden("seed-a")), load_run(golden("seed-b"))
+    assert compare.hardware_diff(base, two_nodes) == []
+    two_nodes["machine_info"]["devicebench"]["fingerprint"]["nodes"] = 2
+    assert compare.hardware_diff(base, two_nodes) == [("nodes", 1, 2)]
+
+
 def test_changed_software_is_printed_first(tmp_path, capsys):
     newer = load_run(golden("rerun"))
     newer["machine_info"]["devicebench"]["torch"] = "9.9.9"
