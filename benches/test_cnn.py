@@ -35,7 +35,7 @@ def test_cnn(bench, device, variant, image_data, request):
             stack.callback(trainer.close)
         elif device.launch is not None:  # this process is one rank of torchrun's; see devicebench.launch
             trainer = launch.LaunchedEpochs(device, variant, image_data, size)
-            bench.info["hosts"] = trainer.hosts
+            bench.info.update(hosts=trainer.hosts, node_software=trainer.node_software)
         else:
             trainer = cnn.Trainer(device, variant, image_data, size, workers)
         bench.info.update(

@@ -128,6 +128,22 @@ def rank_device(device_id: str):
     return _rank_device(device_id, launch.rank, launch.world_size, gpu=gpu, group=_barrier_group(), launch=launch)
 
 
+def _nccl_version() -> str:
+    version = torch.cuda.nccl.version()  # a tuple in current torch, an int in older ones
+    return ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
+
+
+def _software(device) -> dict:
+    """What one rank runs on: versions and device, so that a multi-node figure names every node's."""
+    return {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "nccl": _nccl_version() if device.is_cuda else None,
+        "device_name": torch.cuda.get_device_name(device.torch_device) if device.is_cuda else None,
+        "cpu_threads": cpu_threads(),
+    }
+
+
 class LaunchedEpochs:
     """This rank's CNN trainer, with the totals of all ranks that the CNN benchmark records."""
 
@@ -142,11 +158,13 @@ class LaunchedEpochs:
         self.trainer = cnn.Trainer(device, variant, images, size, workers, shard=(launch.rank, launch.world_size))
         self.workers = self.trainer.workers
         shards = [None] * launch.world_size
-        mine = (self.trainer.n_train, self.trainer.samples_per_epoch, socket.gethostname())
+        mine = (self.trainer.n_train, self.trainer.samples_per_epoch, socket.gethostname(), _software(device))
         dist.all_gather_object(shards, mine, group=device.group)
-        self.samples_per_rank = [samples for _, samples, _ in shards]
-        self.hosts = sorted({host for _, _, host in shards})
-        self.n_train = sum(n for n, _, _ in shards)
+        self.samples_per_rank = [samples for _, samples, _, _ in shards]
+        self.n_train = sum(n for n, _, _, _ in shards)
+        self.hosts = sorted({host for _, _, host, _ in shards})
+        # The run's machine_info is rank 0's; every node's versions and device go with the result.
+        self.node_software = {host: software for _, _, host, software in shards}
         self.samples_per_epoch = sum(self.samples_per_rank)
 
     def epoch(self):

@@ -61,6 +61,8 @@ def test_two_nodes_on_loopback_store_one_run_from_rank_0(tmp_path, capsys):
     fingerprint = run["machine_info"]["devicebench"]["fingerprint"]
     assert fingerprint["nodes"] == 2 and "-2-nodes-" in fingerprint["slug"]  # stored and compared apart from one machine's runs
     assert len(info["samples_per_rank"]) == 2 and sum(info["samples_per_rank"]) == info["samples"]
+    [(host, software)] = info["node_software"].items()  # both "nodes" are this machine
+    assert info["hosts"] == [host] and software["torch"] == run["machine_info"]["devicebench"]["torch"]
     assert by_name["test_cnn[ddp:cpu-resident]"]["stats"]["rounds"] >= 3
     skipped = {s["name"]: s["reason"] for s in run["devicebench"]["skipped"]}
     assert skipped["test_cnn[cpu-resident]"].startswith("launched by torchrun: only ddp:cpu and ddp:cuda run")
