@@ -6,7 +6,7 @@ import statistics
 import pytest
 import torch
 
-from devicebench import devices, distributed, fingerprint, launch, precision
+from devicebench import devices, distributed, launch, precision
 from devicebench.workloads import cnn, pipeline
 
 
@@ -14,30 +14,38 @@ from devicebench.workloads import cnn, pipeline
 def test_cnn(bench, device, variant, image_data, request):
     bench.skip_if(cnn.unsupported(device, variant))
     size = bench.size.cnn
-    workers = min(size.loader_workers, fingerprint.cpu_threads())
+    workers = cnn.loader_workers(size)
+    # The same global batch on every device: each DDP rank takes its share of it.
+    batch = cnn.batch_per_process(size, device.world_size)
     bench.info.update(
         workload="cnn",
         variant=variant,
         dataset=image_data.name,
         batch_size=size.batch_size,
+        global_batch=batch * device.world_size,
+        epochs=size.epochs,
     )
+    if device.is_ddp:
+        bench.info["batch_per_rank"] = batch
     accuracies = []
 
     def evaluate_last_epoch():  # untimed: runs before each epoch, after the one before it
         if len(trainer.stats) > len(accuracies):
             accuracies.append(trainer.evaluate()[1])
 
-    settings = precision.PYTORCH_DEFAULTS if variant in ("loader", "resident") else precision.PYTORCH_DEFAULTS_AUTOTUNED
-    with precision.settings(settings), contextlib.ExitStack() as stack:
+    # Every variant under the same settings (PyTorch's defaults, no cuDNN autotuning), so
+    # that variants differ only in what they name.
+    with precision.settings(precision.PYTORCH_DEFAULTS), contextlib.ExitStack() as stack:
         if device.drives_ranks:  # one process per rank, each on its shard; see devicebench.distributed
             timeout_s = request.config.getoption("bench_dist_timeout")
-            trainer = distributed.DistributedEpochs(device, variant, size, request.config.getoption("data_root"), timeout_s)
+            data_root = request.config.getoption("data_root")
+            trainer = bench.setup(device, lambda: distributed.DistributedEpochs(device, variant, size, data_root, timeout_s))
             stack.callback(trainer.close)
         elif device.launch is not None:  # this process is one rank of torchrun's; see devicebench.launch
-            trainer = launch.LaunchedEpochs(device, variant, image_data, size)
+            trainer = bench.setup(device, lambda: launch.LaunchedEpochs(device, variant, image_data, size))
             bench.info.update(hosts=trainer.hosts, node_software=trainer.node_software)
         else:
-            trainer = cnn.Trainer(device, variant, image_data, size, workers)
+            trainer = bench.setup(device, lambda: cnn.Trainer(device, variant, image_data, size, workers, batch_size=batch))
         bench.info.update(
             n_train=trainer.n_train,
             n_test=min(size.n_test, len(image_data.test)),
@@ -70,7 +78,7 @@ def test_cnn(bench, device, variant, image_data, request):
         epoch_s = statistics.median(timed)
         data_wait_s = statistics.median(s.data_wait_s for s in timed_stats)
         target = cnn.TARGET_ACCURACY[image_data.name]
-        tta_s, tta_epochs = cnn.time_to_accuracy(bench.call_times(), accuracies, target)
+        tta_s, tta_epochs = cnn.time_to_accuracy(bench.call_times(), accuracies, target, setup_s=bench.info["setup_s"])
         bench.info.update(
             epoch_s=epoch_s,
             data_wait_s=data_wait_s,

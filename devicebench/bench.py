@@ -17,7 +17,7 @@ from . import precision as _precision
 from .config import Rounds, Size
 from .devices import BenchDevice
 from .progress import Progress
-from .timing import measure
+from .timing import measure, timed_setup
 
 
 class Bench:
@@ -55,6 +55,11 @@ class Bench:
         self.info["size"] = self.size.name
         self.info["precision"] = _precision.current()
         return measure(self.benchmark, device, step, rounds=rounds or self.size.rounds, setup=setup, progress=self.progress)
+
+    def setup(self, device: BenchDevice, build: Callable[[], Any]) -> Any:
+        """``build()``, timed to the end of its device work and recorded as ``setup_s`` (never a round)."""
+        built, self.info["setup_s"] = timed_setup(device, build)
+        return built
 
     @property
     def median_s(self) -> float | None:

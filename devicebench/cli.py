@@ -126,23 +126,40 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_check_timing(args: argparse.Namespace) -> int:
-    from . import runs
+    from . import render, runs
 
     checks = runs.check_against_events(_load(args.run, args.results)[1], rel_tol=args.tolerance)
     if not checks:
         print(f"nothing to check: no benchmark in {args.run} ran on CUDA, so none has CUDA-event times")
         return EXIT_OK
-    print("| benchmark | median | CUDA events | difference | IQR | verdict |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
-    for c in checks:
-        verdict = "agrees" if c.agrees else "DISAGREES"
-        print(
-            f"| `{c.name}` | {runs.format_seconds(c.median_s)} | {runs.format_seconds(c.event_median_s)} "
-            f"| {c.relative_diff:.1%} | {runs.format_seconds(c.spread_s)} | {verdict} |"
-        )
+    rows = [
+        [
+            c.name,
+            runs.format_seconds(c.median_s),
+            runs.format_seconds(c.event_median_s),
+            f"{c.relative_diff:.1%}",
+            f"{runs.format_seconds(c.allowance_s)} ({c.allowance})",
+            "agrees" if c.agrees else "DISAGREES",
+        ]
+        for c in checks
+    ]
+    print(render.table(["benchmark", "median", "CUDA events", "difference", "allowed", "verdict"], rows, args.format))
     bad = [c.name for c in checks if not c.agrees]
     if bad:
         print(f"{len(bad)} of {len(checks)} disagree with CUDA events: {', '.join(bad)}", file=sys.stderr)
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
+def cmd_check_targets(args: argparse.Namespace) -> int:
+    from . import render, targets
+
+    outcomes = targets.check(_load(args.run, args.results)[1])
+    rows = [[o.target, o.detail, "holds" if o.passed else "FAILS"] for o in outcomes]
+    print(render.table(["target", "figures", "verdict"], rows, args.format))
+    failed = [o.target for o in outcomes if not o.passed]
+    if failed:
+        print(f"{len(failed)} of {len(outcomes)} targets fail or cannot be computed: {'; '.join(failed)}", file=sys.stderr)
         return EXIT_REGRESSION
     return EXIT_OK
 
@@ -157,7 +174,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         parts = "; ".join(f"{k}: {b!r} vs {c!r}" for k, b, c in result.hardware_diff)
         _fail(f"{base_path} and {cand_path} come from different machines ({parts}); --allow-mismatch compares them anyway")
     print(render.comparison(result, args.format, base_path, cand_path))
-    return EXIT_REGRESSION if result.regressions else EXIT_OK
+    if result.regressions:
+        return EXIT_REGRESSION
+    if result.environment_regressions:
+        print(
+            f"devicebench: not comparable: the environment changed between {base_path} and {cand_path}; "
+            "--allow-env-change counts its slowdowns as regressions",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 def cmd_speedup(args: argparse.Namespace) -> int:
@@ -188,7 +214,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def compare_settings(args: argparse.Namespace):
     from .compare import Settings
 
-    return Settings(threshold=args.threshold, alpha=args.alpha, accuracy_drop=args.accuracy_drop)
+    return Settings(
+        threshold=args.threshold, alpha=args.alpha, accuracy_drop=args.accuracy_drop, allow_env_change=getattr(args, "allow_env_change", False)
+    )
 
 
 def _add_compare_options(parser: argparse.ArgumentParser) -> None:
@@ -212,14 +240,30 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_show)
     check = sub.add_parser("check-timing", help="check a GPU run's medians against its CUDA-event times")
     check.add_argument("run", help=run_help)
-    check.add_argument("--tolerance", type=_fraction(0, 1), default=0.03, help="relative difference allowed (default 0.03)")
+    check.add_argument(
+        "--tolerance",
+        type=_fraction(0, 1),
+        default=0.03,
+        help="relative difference allowed (default 0.03); at least the sync cost the run measured, per call",
+    )
+    check.add_argument("--format", choices=("table", "markdown"), default="table")
     check.set_defaults(func=cmd_check_timing)
+    targets = sub.add_parser("check-targets", help="the suite's GPU speed targets on one run; exit 1 if one fails or cannot be computed")
+    targets.add_argument("run", help=run_help)
+    targets.add_argument("--format", choices=("table", "markdown"), default="table")
+    targets.set_defaults(func=cmd_check_targets)
     comp = sub.add_parser("compare", help="gate a run against a baseline: exit 1 on a regression")
     comp.add_argument("baseline", help=run_help + "; several joined by commas are merged (0004,0006,0008)")
     comp.add_argument("candidate", help=run_help + "; several joined by commas are merged")
     _add_compare_options(comp)
     comp.add_argument("--format", choices=FORMATS, default="table", help="terminal table (default), markdown or json")
     comp.add_argument("--allow-mismatch", action="store_true", help="compare runs of different hardware")
+    comp.add_argument(
+        "--allow-env-change",
+        action="store_true",
+        help="the change under test is the software (torch, CUDA, cuDNN, driver, Python): count slowdowns "
+        "across it as regressions (without it they make the runs not comparable, exit 2)",
+    )
     comp.set_defaults(func=cmd_compare)
     speed = sub.add_parser("speedup", help="one run's speed-up matrix: cuda:0 over cpu, dp over cuda:0, efficiency")
     speed.add_argument("run", help=run_help)
@@ -230,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, help="folder to write the report into")
     _add_compare_options(rep)
     rep.set_defaults(func=cmd_report)
-    for command in (show, check, comp, speed):
+    for command in (show, check, targets, comp, speed):
         command.add_argument("--results", default="results", help=results_help)
     return parser
 

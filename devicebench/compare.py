@@ -25,9 +25,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from . import work
 from .runs import quartiles
 
-HARDWARE_KEYS = ("cpu_model", "cpu_threads", "gpu_models", "gpu_count", "nodes")
+HARDWARE_KEYS = ("cpu_model", "cpu_threads", "cpu_detail", "gpu_models", "gpu_count", "nodes")
 SOFTWARE_KEYS = ("torch", "torchvision", "cuda", "cudnn", "nvidia_driver", "python")
 
 FASTER, SLOWER, UNCHANGED = "faster", "slower", "unchanged"
@@ -39,6 +40,9 @@ class Settings:
     threshold: float = 0.10  # a change smaller than this is noise on any machine we have measured
     alpha: float = 0.01  # one false alarm in a hundred unchanged benchmarks, at most
     accuracy_drop: float = 0.01  # one point of validation accuracy
+    # A new torch, CUDA, cuDNN, driver or Python between the runs is not the change under
+    # test: its slowdowns are the environment's unless the user says the change is that.
+    allow_env_change: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,28 @@ class Comparison:
     hardware_diff: list[tuple[str, object, object]]
     software_changes: list[tuple[str, object, object]]
     warnings: list[str] = field(default_factory=list)
+    # Benchmarks whose accuracy, loss and memory were not judged, and why (other epochs, data, batch).
+    quality_not_comparable: list[tuple[str, str]] = field(default_factory=list)
+    allow_env_change: bool = False
+
+    @property
+    def environment_changed(self) -> bool:
+        """Software differs between the runs, and the user did not say that is the change under test."""
+        return bool(self.software_changes) and not self.allow_env_change
+
+    def _worse(self) -> list[str]:
+        slow = [f"{v.name} ({v.status})" for v in self.verdicts if v.is_regression]
+        return slow + [f"{q.name} ({q.metric})" for q in self.quality]
 
     @property
     def regressions(self) -> list[str]:
-        slow = [f"{v.name} ({v.status})" for v in self.verdicts if v.is_regression]
-        return slow + [f"{q.name} ({q.metric})" for q in self.quality]
+        """What got slower or worse and is the change's: nothing, when the environment changed under it."""
+        return [] if self.environment_changed else self._worse()
+
+    @property
+    def environment_regressions(self) -> list[str]:
+        """What got slower or worse while the environment changed: not attributable to the change."""
+        return self._worse() if self.environment_changed else []
 
 
 def _stats(bench: dict) -> dict:
@@ -145,6 +166,8 @@ def time_verdict(name: str, fullname: str, base: dict, cand: dict, settings: Set
 def _quality(name: str, base: dict, cand: dict, settings: Settings) -> list[QualityChange]:
     bi, ci = base.get("extra_info", {}), cand.get("extra_info", {})
     changes = []
+    if quality_unlike(base, cand):
+        return changes
     if _both_numbers(bi, ci, "val_accuracy") and ci["val_accuracy"] < bi["val_accuracy"] - settings.accuracy_drop:
         changes.append(
             QualityChange(name, "val_accuracy", bi["val_accuracy"], ci["val_accuracy"], f"dropped by more than {settings.accuracy_drop}")
@@ -162,6 +185,17 @@ def _quality(name: str, base: dict, cand: dict, settings: Settings) -> list[Qual
     return changes
 
 
+QUALITY_KEYS = ("val_accuracy", "val_loss", "final_loss", "peak_memory_bytes")
+
+
+def quality_unlike(base: dict, cand: dict) -> str | None:
+    """Why two results' accuracy, loss and memory cannot be compared (other epochs, data or batch), or None."""
+    bi, ci = base.get("extra_info", {}), cand.get("extra_info", {})
+    if not any(_both_numbers(bi, ci, key) for key in QUALITY_KEYS):
+        return None
+    return work.unlike(bi, ci, work.SAME_TRAINING)
+
+
 def _both_numbers(a: dict, b: dict, key: str) -> bool:
     return isinstance(a.get(key), (int, float)) and isinstance(b.get(key), (int, float))
 
@@ -176,7 +210,21 @@ def hardware_diff(base: dict, cand: dict) -> list[tuple[str, object, object]]:
         return []
     # A fingerprint names "nodes" only for a torchrun job over several machines.
     bf, cf = ({"nodes": 1, **run.get("fingerprint", {})} for run in (b, c))
-    return [(k, bf.get(k), cf.get(k)) for k in HARDWARE_KEYS if bf.get(k) != cf.get(k)]
+    # A generic CPU name gains "cpu_detail"; a run stored before that has none, which is
+    # unknown, not different (compare_runs warns).
+    unknown = {"cpu_detail"} if None in (bf.get("cpu_detail"), cf.get("cpu_detail")) else set()
+    return [(k, bf.get(k), cf.get(k)) for k in HARDWARE_KEYS if k not in unknown and bf.get(k) != cf.get(k)]
+
+
+def _cpu_detail_unknown(base: dict, cand: dict) -> str | None:
+    details = [((_devicebench(run) or {}).get("fingerprint") or {}).get("cpu_detail") for run in (base, cand)]
+    if (details[0] is None) != (details[1] is None):
+        side = "baseline" if details[0] is None else "candidate"
+        return (
+            f"the {side} run does not record which CPU generation its generic CPU name stands for "
+            f"(stored before devicebench did): the other is {details[1] or details[0]}"
+        )
+    return None
 
 
 def software_changes(base: dict, cand: dict) -> list[tuple[str, object, object]]:
@@ -199,6 +247,14 @@ def _unlike(b: dict, c: dict) -> str | None:
     worlds = [info.get("world_size") or info.get("dp_replicas") for info in (bi, ci)]
     if worlds[0] != worlds[1]:
         return f"world sizes differ: {worlds[0]} vs {worlds[1]}"
+    unlike = work.unlike(bi, ci, work.SAME_THROUGHPUT_WORK)
+    if unlike:
+        return f"the work differs: {unlike}"
+    # TF32, cuDNN autotuning and the like change what is computed and how fast.
+    bp, cp = bi.get("precision"), ci.get("precision")
+    if isinstance(bp, dict) and isinstance(cp, dict) and bp != cp:
+        changed = ", ".join(f"{k} {bp.get(k)} vs {cp.get(k)}" for k in sorted(set(bp) | set(cp)) if bp.get(k) != cp.get(k))
+        return f"settings differ: {changed}"
     return None
 
 
@@ -209,10 +265,13 @@ def compare_runs(base: dict, cand: dict, settings: Settings = Settings()) -> Com
             warnings.append(f"the {label} has no devicebench machine block (plain pytest-benchmark?): its machine cannot be checked")
         if run.get("devicebench", {}).get("interrupted"):
             warnings.append(f"the {label} run was interrupted: benchmarks it did not reach show as added or removed")
+    unknown_cpu = _cpu_detail_unknown(base, cand)
+    if unknown_cpu:
+        warnings.append(unknown_cpu)
     b_by, c_by = {x["fullname"]: x for x in base["benchmarks"]}, {x["fullname"]: x for x in cand["benchmarks"]}
     b_skip, c_skip = _reasons(base, "skipped", "reason"), _reasons(cand, "skipped", "reason")
     b_fail, c_fail = _reasons(base, "failed", "error"), _reasons(cand, "failed", "error")
-    verdicts, quality = [], []
+    verdicts, quality, quality_skipped = [], [], []
     for fullname in sorted(set(b_by) | set(c_by) | set(c_fail)):
         name = fullname.rsplit("::", 1)[-1]
         b, c = b_by.get(fullname), c_by.get(fullname)
@@ -222,6 +281,9 @@ def compare_runs(base: dict, cand: dict, settings: Settings = Settings()) -> Com
         elif b and c:
             verdicts.append(time_verdict(name, fullname, b, c, settings))
             quality.extend(_quality(name, b, c, settings))
+            why = quality_unlike(b, c)
+            if why:
+                quality_skipped.append((name, why))
         elif fullname in c_fail:
             verdicts.append(TimeVerdict(name, fullname, FAILED, _median(b), None, note=f"failed in the candidate: {c_fail[fullname]}"))
         elif b and fullname in c_skip:
@@ -234,7 +296,9 @@ def compare_runs(base: dict, cand: dict, settings: Settings = Settings()) -> Com
             verdicts.append(TimeVerdict(name, fullname, REMOVED, _median(b), None))
         else:
             verdicts.append(TimeVerdict(name, fullname, ADDED, None, _median(c)))
-    return Comparison(verdicts, quality, hardware_diff(base, cand), software_changes(base, cand), warnings)
+    return Comparison(
+        verdicts, quality, hardware_diff(base, cand), software_changes(base, cand), warnings, quality_skipped, settings.allow_env_change
+    )
 
 
 def _median(bench: dict | None) -> float | None:

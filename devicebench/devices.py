@@ -227,6 +227,16 @@ class BenchDevice:
                 info["dp_note"] = "one-replica DataParallel: a single GPU is visible" if self.id == "dp" else "one-replica DataParallel"
         return info
 
+    def timing_event(self):
+        """A device-side timestamp for :mod:`devicebench.timing`: a CUDA event on CUDA, None elsewhere.
+
+        It is recorded into the device's queue and read after a sync, so it measures the work
+        itself, independently of the host's timer.
+        """
+        if not self.is_cuda:
+            return None
+        return torch.cuda.Event(enable_timing=True)
+
     def peak_memory_bytes(self) -> int | None:
         if not (self.is_cuda and self.sync_devices):
             return None

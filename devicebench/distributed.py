@@ -30,6 +30,7 @@ from . import data
 from .config import CnnSize
 from .devices import BenchDevice, rank_device
 from .fingerprint import cpu_threads
+from .workloads import cnn
 
 # Long enough for a seed-size CPU epoch on one core; short enough that a hung rank ends the
 # benchmark. --bench-dist-timeout changes it.
@@ -57,9 +58,7 @@ class RankFailed(RuntimeError):
     """A rank died, hung past the timeout, or raised; the message names the rank and the error."""
 
 
-def _worker(rank, world_size, device_id, port, variant, size, data_root, threads, timeout_s, start_method, commands, results):
-    from .workloads import cnn
-
+def _worker(rank, world_size, device_id, port, variant, size, data_root, threads, workers, timeout_s, start_method, commands, results):
     parent = os.getppid()
     # A spawned process makes "spawn" its default start method, and the loader variant's
     # DataLoader would then start its workers by spawning a fresh interpreter every epoch
@@ -79,9 +78,10 @@ def _worker(rank, world_size, device_id, port, variant, size, data_root, threads
             timeout=datetime.timedelta(seconds=timeout_s),
         )
         images = data.load(data_root)
-        workers = max(0, min(size.loader_workers, threads - 1))
-        trainer = cnn.Trainer(device, variant, images, size, workers, shard=(rank, world_size))
-        results.put(("ready", rank, (images.name, trainer.n_train, workers, multiprocessing.get_start_method())))
+        batch = cnn.batch_per_process(size, world_size)
+        trainer = cnn.Trainer(device, variant, images, size, workers, shard=(rank, world_size), batch_size=batch)
+        device.synchronize()  # the model and data are on the device: setup ends here
+        results.put(("ready", rank, (images.name, trainer.n_train, trainer.workers, multiprocessing.get_start_method())))
         while True:
             try:
                 command = commands.get(timeout=5.0)
@@ -117,7 +117,10 @@ class DistributedEpochs:
 
     def __init__(self, device: BenchDevice, variant: str, size: CnnSize, data_root: Path | None, timeout_s: float = TIMEOUT_S):
         self.device, self.world_size, self.timeout_s = device, device.world_size, timeout_s
-        self.threads = max(1, cpu_threads() // self.world_size)  # processes must not fight over cores
+        # Compute threads are shared out, so ranks do not fight over cores; loader workers are
+        # what one process has (see cnn.loader_workers), so the data pipeline is the same.
+        self.threads = max(1, cpu_threads() // self.world_size)
+        workers = cnn.loader_workers(size)
         ctx = mp.get_context("spawn")
         self.results = ctx.Queue()
         self.commands = [ctx.Queue() for _ in range(self.world_size)]
@@ -126,7 +129,7 @@ class DistributedEpochs:
             ctx.Process(
                 target=_worker,
                 args=(
-                    rank, self.world_size, device.id, port, variant, size, data_root, self.threads, timeout_s,
+                    rank, self.world_size, device.id, port, variant, size, data_root, self.threads, workers, timeout_s,
                     multiprocessing.get_start_method(), self.commands[rank], self.results,
                 ),  # fmt: skip
                 # Not daemonic: a rank's DataLoader starts worker processes of its own, which a
@@ -202,6 +205,4 @@ class DistributedEpochs:
 
     @property
     def stats(self) -> list:
-        from .workloads.cnn import EpochStats
-
-        return [EpochStats(records[0].data_wait_s, records[0].first_batch_s) for records in self.epochs]
+        return [cnn.EpochStats(records[0].data_wait_s, records[0].first_batch_s) for records in self.epochs]

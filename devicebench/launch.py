@@ -154,8 +154,11 @@ class LaunchedEpochs:
 
         launch = device.launch
         self.device, self.world_size, self.threads = device, launch.world_size, torch.get_num_threads()
-        workers = max(0, min(size.loader_workers, self.threads - 1))  # as devicebench.distributed gives each rank
-        self.trainer = cnn.Trainer(device, variant, images, size, workers, shard=(launch.rank, launch.world_size))
+        # As devicebench.distributed gives each rank: one process's loader workers, a share of the global batch.
+        batch = cnn.batch_per_process(size, launch.world_size)
+        self.trainer = cnn.Trainer(
+            device, variant, images, size, cnn.loader_workers(size), shard=(launch.rank, launch.world_size), batch_size=batch
+        )
         self.workers = self.trainer.workers
         shards = [None] * launch.world_size
         mine = (self.trainer.n_train, self.trainer.samples_per_epoch, socket.gethostname(), _software(device))

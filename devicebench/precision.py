@@ -27,8 +27,6 @@ STRICT_FP32 = Precision("highest", cudnn_allow_tf32=False, cudnn_benchmark=False
 # What PyTorch does when nobody sets anything: cuBLAS strict, cuDNN convolutions in TF32.
 # The tutorial's CNN ran this way, so its variants do too.
 PYTORCH_DEFAULTS = Precision("highest", cudnn_allow_tf32=True, cudnn_benchmark=False, cudnn_deterministic=False)
-# The best-practice CNN variants add cuDNN autotuning: shapes are fixed, the cold epoch pays for it.
-PYTORCH_DEFAULTS_AUTOTUNED = Precision("highest", cudnn_allow_tf32=True, cudnn_benchmark=True, cudnn_deterministic=False)
 # TF32 for matmuls and convolutions: what Ampere and later GPUs are built to run fast.
 TF32 = Precision("high", cudnn_allow_tf32=True, cudnn_benchmark=False, cudnn_deterministic=False)
 

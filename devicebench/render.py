@@ -25,10 +25,13 @@ def table(headers: list[str], rows: list[list[str]], fmt: str) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return f"{value:.3f}x" if value is not None else ""
+    """A ratio to three significant digits: 0.945x, 46.2x, 360x."""
+    return f"{value:.3g}x" if value is not None else ""
 
 
-def _verdict(v) -> str:
+def _verdict(v, environment_changed: bool = False) -> str:
+    if v.is_regression and environment_changed:
+        return f"{v.status} (environment changed)"
     text = v.status.upper() if v.is_regression else v.status
     return f"{text} ({v.note})" if v.note and v.status not in ("faster", "slower", "unchanged") else text
 
@@ -40,11 +43,14 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
                 "baseline": baseline,
                 "candidate": candidate,
                 "regressions": result.regressions,
+                "environment_changed": result.environment_changed,
+                "environment_regressions": result.environment_regressions,
                 "warnings": result.warnings,
                 "hardware_diff": result.hardware_diff,
                 "software_changes": result.software_changes,
                 "benchmarks": [{**asdict(v), "ratio": v.ratio, "is_regression": v.is_regression} for v in result.verdicts],
                 "quality": [asdict(q) for q in result.quality],
+                "quality_not_comparable": [{"name": n, "reason": r} for n, r in result.quality_not_comparable],
             },
             indent=2,
         )
@@ -52,6 +58,8 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
     out = [f"{'## ' if md else ''}devicebench compare: {baseline} -> {candidate}", ""]
     if result.software_changes:
         out.append("What changed between the runs: " + ", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes))
+        if result.environment_changed:
+            out.append("The environment changed: what is slower or worse below is not counted as the change's regression.")
         out.append("")
     if result.hardware_diff:
         out.append("Different hardware (compared anyway): " + ", ".join(f"{k} {b} -> {c}" for k, b, c in result.hardware_diff))
@@ -65,7 +73,7 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
             format_seconds(v.candidate_s),
             _ratio(v.ratio),
             f"{v.p_value:.2g}" if v.p_value is not None else {"iqr": "IQR", "runs": "runs"}.get(v.method, ""),
-            _verdict(v),
+            _verdict(v, result.environment_changed),
         ]
         for v in result.verdicts
     ]
@@ -74,11 +82,20 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
         out += ["", f"{'### ' if md else ''}What the benchmarks learned and used"]
         qrows = [[q.name, q.metric, f"{q.baseline:.4g}", f"{q.candidate:.4g}", q.note] for q in result.quality]
         out.append(table(["benchmark", "metric", "baseline", "candidate", "regression"], qrows, fmt))
+    if result.quality_not_comparable:
+        out += ["", f"{'### ' if md else ''}Accuracy, loss and memory not compared (not like for like)"]
+        out.append(table(["benchmark", "why"], [[n, r] for n, r in result.quality_not_comparable], fmt))
     notes = sorted({v.note for v in result.verdicts if v.method in ("iqr", "runs") and v.note})
     if notes:
         out += ["", *(f"note: {n}" for n in notes)]
     regressions = result.regressions
-    out += ["", f"{len(regressions)} regression(s): {', '.join(regressions)}" if regressions else "no regression"]
+    if result.environment_regressions:
+        changed = ", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes)
+        worse = result.environment_regressions
+        out += ["", f"not comparable: the environment changed ({changed}); {len(worse)} result(s) slower or worse: {', '.join(worse)}"]
+        out.append("(--allow-env-change counts them as regressions)")
+    else:
+        out += ["", f"{len(regressions)} regression(s): {', '.join(regressions)}" if regressions else "no regression"]
     return "\n".join(out)
 
 
@@ -98,15 +115,16 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
     body = []
     for r in rows:
         gpu_over_cpu = _ratio(r.gpu_over_cpu)
-        if r.gpu_over_cpu is not None and r.cpu_variant:
-            gpu_over_cpu += f" (vs cpu {r.cpu_variant})"
+        if r.gpu_over_cpu is not None:
+            gpu_over_cpu += f" vs {r.cpu_reference}"
         dp = _ratio(r.dp_over_gpu)
         if dp and r.dp_replicas:
             dp += f" ({r.dp_replicas} replica{'s' if r.dp_replicas > 1 else ''})"
         efficiency = ", ".join(f"{d} {e:.0%}" for d, e in r.efficiency.items())
         scaling = "; ".join(
-            f"{d} x{world}: {format_seconds(median)}" + (f", {efficiency:.0%}" if efficiency is not None else "")
-            for d, (median, efficiency, world) in r.scaling.items()
+            f"{d} x{s.world}: {format_seconds(s.median_s)}"
+            + (f", {s.efficiency:.0%} of {s.world} x {s.reference}" if s.efficiency is not None else f" ({s.note})" if s.note else "")
+            for d, s in r.scaling.items()
         )
         body.append(
             [
@@ -118,8 +136,11 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
                 gpu_over_cpu,
                 dp,
                 efficiency,
-                scaling,
+                "; ".join(filter(None, [scaling, r.note])),
             ]
         )
-    headers = ["workload", "variant", "cpu", "cuda:0", "dp", "cuda:0 over cpu", "dp over cuda:0", "efficiency vs ceiling", "DP/DDP: median, scaling"]
+    headers = [
+        "workload", "variant", "cpu", "cuda:0", "dp", "cuda:0 over cpu (reference)", "dp over cuda:0",
+        "efficiency vs ceiling", "DP/DDP: median, scaling; notes",
+    ]  # fmt: skip
     return headers, body

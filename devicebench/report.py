@@ -73,7 +73,8 @@ def history(runs: list[tuple[Path, dict]]) -> dict[str, list[tuple[int, float, f
 def consecutive_regressions(runs: list[tuple[Path, dict]], settings: compare.Settings) -> list[tuple[str, str, list[str]]]:
     found = []
     for (b_path, base), (c_path, cand) in zip(runs, runs[1:]):
-        regressions = compare.compare_runs(base, cand, settings).regressions
+        result = compare.compare_runs(base, cand, settings)
+        regressions = result.regressions + [f"{r}, environment changed" for r in result.environment_regressions]
         if regressions:
             found.append((b_path.name, c_path.name, regressions))
     return found

@@ -40,8 +40,10 @@ def test_the_model_is_the_tutorials():
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
 
 
-def test_time_to_accuracy_counts_training_time_until_the_target():
+def test_time_to_accuracy_counts_setup_and_training_time_until_the_target():
     assert cnn.time_to_accuracy([3.0, 1.0, 1.0, 1.0], [0.5, 0.79, 0.81, 0.85], 0.80) == (5.0, 3)
+    # A CUDA graph's capture or the data's copy to the device happen before the first epoch: counted.
+    assert cnn.time_to_accuracy([3.0, 1.0, 1.0, 1.0], [0.5, 0.79, 0.81, 0.85], 0.80, setup_s=2.5) == (7.5, 3)
     assert cnn.time_to_accuracy([3.0, 1.0], [0.5, 0.6], 0.80) == (None, None)
 
 

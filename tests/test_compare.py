@@ -274,3 +274,64 @@ def test_a_ddp_benchmark_on_another_world_size_is_not_comparable(smoke_run):
     assert result["test_cnn[ddp:cpu-resident]"].status == "not comparable"
     assert result["test_cnn[ddp:cpu-resident]"].note == "world sizes differ: 2 vs 4"
     assert result["test_cnn[ddp:cpu-loader]"].status != "not comparable"
+
+
+RESULTS = Path(__file__).parents[1] / "results"
+H200_RUN = RESULTS / "intel-xeon-16t-nvidia-h200-x1-6fb4e97f" / "Linux-CPython-3.12-64bit" / "0001_51ce617.json"
+
+
+def test_accuracy_is_not_judged_between_models_trained_for_other_epochs(capsys):
+    """The H200 run's cpu-resident trained 9 epochs (rounds then followed speed); the 2-core runs train 4."""
+    [cpu_run] = RESULTS.glob("amd-epyc-2t-540f5fe3/*/0006_*.json")
+    result = compare.compare_runs(load_run(cpu_run), load_run(H200_RUN))
+    assert dict(result.quality_not_comparable)["test_cnn[cpu-resident]"] == "epochs 4 vs 9"
+    assert not [q for q in result.quality if q.name == "test_cnn[cpu-resident]"]
+    code, out, _ = run_cli("compare", str(cpu_run), str(H200_RUN), "--allow-mismatch", capsys=capsys)
+    assert "Accuracy, loss and memory not compared (not like for like)" in out and "epochs 4 vs 9" in out
+
+
+def test_accuracy_is_not_judged_across_data_sets_or_batches(tmp_path):
+    base = load_run(golden("base"))
+    other = copy.deepcopy(base)
+    for bench in other["benchmarks"]:
+        info = bench["extra_info"]
+        if info["workload"] == "cnn":
+            info["val_accuracy"] -= 0.2  # would be a regression, were it the same training
+            info["dataset"] = "MNIST" if info["variant"] == "loader" else info["dataset"]
+            info["batch_size"] = 256 if info["variant"] == "resident" else info["batch_size"]
+    result = compare.compare_runs(base, other)
+    verdicts = {v.name: v for v in result.verdicts}
+    # Other data or another batch is other work: neither its time nor what it learned is compared.
+    assert verdicts["test_cnn[cpu-loader]"].status == "not comparable"
+    assert verdicts["test_cnn[cpu-loader]"].note.startswith("the work differs: dataset ")
+    assert verdicts["test_cnn[cpu-resident]"].note == "the work differs: global batch 128 vs 256"
+    assert not result.quality and not result.regressions
+
+
+def test_a_changed_environment_is_not_the_changes_regression(tmp_path, capsys):
+    slow = load_run(golden("seed-slow"))
+    slow["machine_info"]["devicebench"]["torch"] = "9.9.9"
+    path = write(tmp_path, "newer-torch", slow)
+    code, out, err = run_cli("compare", str(golden("seed-b")), path, capsys=capsys)
+    assert code == 2 and err.count("\n") == 1 and "not comparable: the environment changed" in err
+    assert "The environment changed: what is slower or worse below is not counted" in out
+    assert "slower (environment changed)" in out and "--allow-env-change counts them" in out
+    code, out, _ = run_cli("compare", str(golden("seed-b")), path, "--allow-env-change", capsys=capsys)
+    assert code == 1 and "test_matmul[cpu-fp32] (slower)" in out.splitlines()[-1]
+    # A changed environment with nothing slower is no regression and says what changed.
+    code, out, _ = run_cli("compare", str(golden("seed-a")), write(tmp_path, "b", {**load_run(golden("seed-b")), "machine_info": slow["machine_info"]}), capsys=capsys)
+    assert code == 0 and "What changed between the runs: torch" in out
+
+
+def test_a_generic_cpu_name_compares_with_its_generation(tmp_path, capsys):
+    base, cand = load_run(golden("seed-a")), load_run(golden("seed-b"))
+    genoa = "family 25 model 17 stepping 1; avx2 avx512f; L2 1024K, L3 32768K"
+    milan = "family 25 model 1 stepping 1; avx2; L2 512K, L3 32768K"
+    for run, detail in ((base, genoa), (cand, milan)):
+        run["machine_info"]["devicebench"]["fingerprint"]["cpu_detail"] = detail
+    assert compare.hardware_diff(base, cand) == [("cpu_detail", genoa, milan)]
+    # A run stored before the detail existed is unknown, not different: compared, with a warning.
+    del base["machine_info"]["devicebench"]["fingerprint"]["cpu_detail"]
+    result = compare.compare_runs(base, cand)
+    assert result.hardware_diff == []
+    assert any("does not record which CPU generation" in w for w in result.warnings)

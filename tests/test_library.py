@@ -108,3 +108,33 @@ def test_every_round_trains_from_the_same_start(variant):
     second = trainer.run().item()
     assert first == second
     linreg.check(config.SMOKE.linreg, second, *trainer.learned())
+
+
+def test_a_generic_cpu_name_gains_its_generation_and_a_named_one_keeps_its_fingerprint():
+    named = fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, [], detail="family 25 model 17 stepping 1")
+    assert named == fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, [])  # unchanged ids for named CPUs
+    generic = fingerprint.fingerprint("Intel(R) Xeon(R) Processor", 16, ["NVIDIA H200"], detail="family 6 model 143 stepping 8; amx_tile")
+    other = fingerprint.fingerprint("Intel(R) Xeon(R) Processor", 16, ["NVIDIA H200"], detail="family 6 model 106 stepping 6")
+    assert generic["id"] != other["id"] and generic["slug"].startswith("intel-xeon-f6m143-16t-nvidia-h200-x1-")
+    # Without a detail (a machine with no /proc/cpuinfo) it is the old fingerprint.
+    assert fingerprint.fingerprint("AMD EPYC", 2, [])["slug"] == "amd-epyc-2t-540f5fe3"
+    for name, is_named in [
+        ("AMD EPYC", False),
+        ("Intel(R) Xeon(R) Processor", False),
+        ("QEMU Virtual CPU version 2.5+", False),
+        ("Intel Xeon Processor (Icelake)", False),
+        ("AMD EPYC 9454 48-Core Processor", True),
+        ("Intel(R) Xeon(R) CPU E5-2690 v4 @ 2.60GHz", True),
+    ]:
+        assert fingerprint.cpu_is_named(name) is is_named, name
+
+
+def test_cpu_detail_reads_cpuinfo_and_caches(tmp_path):
+    cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\nstepping\t: 8\nflags\t\t: fpu avx2 avx512f amx_tile amx_bf16\n\nprocessor\t: 1\n"
+    for index, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"), ("2", "Unified", "2048K"), ("3", "Unified", "107520K")]):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (folder / name).write_text(value + "\n")
+    detail = fingerprint.cpu_detail(cpuinfo, cache_root=tmp_path)
+    assert detail == "family 6 model 143 stepping 8; avx2 avx512f amx_bf16 amx_tile; L2 2048K, L3 107520K"

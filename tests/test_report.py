@@ -4,6 +4,8 @@ import copy
 import json
 import re
 
+import pytest
+
 from devicebench import report, speedup
 from devicebench.runs import load_run
 
@@ -67,7 +69,7 @@ def test_dp_and_ddp_scaling_sit_side_by_side(capsys):
     run["benchmarks"] += extra
     row = {(r.workload, r.variant): r for r in speedup.matrix(run)}[("matmul", "fp32")]
     assert list(row.scaling) == ["dp:1", "dp", "ddp:cuda:1", "ddp:cuda"]
-    efficiency = {device: round(e, 3) for device, (_, e, _) in row.scaling.items()}
+    efficiency = {device: round(s.efficiency, 3) for device, s in row.scaling.items()}
     assert efficiency == {"dp:1": 0.9, "dp": 0.625, "ddp:cuda:1": 1.0, "ddp:cuda": 0.9}
 
 
@@ -78,7 +80,51 @@ def test_a_gpu_only_variant_is_compared_with_the_cpu_reference():
             bench["extra_info"]["variant"] = "cudagraph"
             bench["name"] = bench["fullname"] = "test_linear_regression[cuda:0-cudagraph]"
     row = {(r.workload, r.variant): r for r in speedup.matrix(run)}[("linear_regression", "cudagraph")]
-    assert row.cpu_variant == "eager" and row.gpu_over_cpu is not None
+    assert row.cpu_reference == "cpu-eager" and row.gpu_over_cpu is not None
+
+
+H200_RUN = "results/intel-xeon-16t-nvidia-h200-x1-6fb4e97f/Linux-CPython-3.12-64bit/0001_51ce617.json"
+
+
+def test_each_gpu_variant_is_set_against_the_cpu_doing_the_same_work(capsys):
+    """On the stored H200 run: bf16 and cudagraph CNN epochs keep the data on the device, as resident does."""
+    from .conftest import ROOT
+
+    run = load_run(ROOT / H200_RUN)
+    rows = {(r.workload, r.variant): r for r in speedup.matrix(run)}
+    samples_per_s = {b["name"]: b["extra_info"].get("samples_per_s") for b in run["benchmarks"]}
+    expected = {
+        ("cnn", "loader"): "cpu-loader",
+        ("cnn", "resident"): "cpu-resident",
+        ("cnn", "bf16"): "cpu-resident",
+        ("cnn", "cudagraph"): "cpu-resident",
+        ("matmul", "fp32"): "cpu-fp32",
+        ("matmul", "tf32"): "cpu-fp32",
+        ("matmul", "bf16"): "cpu-fp32",
+        ("linear_regression", "eager"): "cpu-eager",
+        ("linear_regression", "fused"): "cpu-fused",
+        ("linear_regression", "cudagraph"): "cpu-eager",
+    }
+    assert {key: rows[key].cpu_reference for key in expected} == expected
+    for (workload, variant), reference in expected.items():
+        if workload == "cnn":
+            ratio = samples_per_s[f"test_cnn[cuda:0-{variant}]"] / samples_per_s[f"test_cnn[{reference}]"]
+            assert rows[(workload, variant)].gpu_over_cpu == pytest.approx(ratio, rel=1e-12)
+    assert rows[("cnn", "cudagraph")].gpu_over_cpu == pytest.approx(14.94, abs=0.01)  # not 44.4x against loader
+    assert rows[("cnn", "bf16")].gpu_over_cpu == pytest.approx(3.08, abs=0.01)  # not 9.2x
+    code, out, _ = run_cli("speedup", str(ROOT / H200_RUN), "--format", "markdown", capsys=capsys)
+    assert code == 0 and "| cnn | cudagraph | 3.655 s | 244.2 ms |  | 14.9x vs cpu-resident |" in out
+
+
+def test_ratios_between_different_work_are_not_computed():
+    """The runs before the global batch was equal: ddp:cpu trained 256 samples a step, one process 128."""
+    from .conftest import ROOT
+
+    [old] = (ROOT / "results").glob("amd-epyc-2t-540f5fe3/*/0006_*.json")
+    rows = {(r.workload, r.variant): r for r in speedup.matrix(load_run(old))}
+    loader = rows[("cnn", "loader")].scaling["ddp:cpu"]
+    assert loader.efficiency is None
+    assert loader.note == "not like for like: global batch 256 vs 128; loader workers per process 0 vs 2"
 
 
 def test_report_writes_html_markdown_and_charts(tmp_path, capsys):
@@ -123,8 +169,8 @@ def test_history_keeps_every_run_in_order():
 def test_ddp_scaling_efficiency_is_against_one_process_in_the_same_run(smoke_run):
     [path] = smoke_run.run_files()
     rows = {(r.workload, r.variant): r for r in speedup.matrix(load_run(path))}
-    median, scaling, world = rows[("cnn", "resident")].scaling["ddp:cpu"]
+    scaling = rows[("cnn", "resident")].scaling["ddp:cpu"]
     run = load_run(path)
     by = {b["name"]: b["extra_info"].get("samples_per_s") for b in run["benchmarks"]}
-    assert world == 2
-    assert abs(scaling - by["test_cnn[ddp:cpu-resident]"] / (2 * by["test_cnn[cpu-resident]"])) < 1e-9
+    assert scaling.world == 2 and scaling.reference == "cpu"
+    assert abs(scaling.efficiency - by["test_cnn[ddp:cpu-resident]"] / (2 * by["test_cnn[cpu-resident]"])) < 1e-9

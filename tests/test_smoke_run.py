@@ -157,3 +157,35 @@ def test_ddp_on_the_cpu_runs_two_gloo_ranks_timed_between_barriers(smoke_run):
         assert len(info["rank0_epoch_s"]) == bench["stats"]["rounds"]
         assert all(0 < r0 <= round_s for r0, round_s in zip(info["rank0_epoch_s"], bench["stats"]["data"]))
         assert info["val_accuracy"] > 0.1
+
+
+def test_ddp_and_one_process_do_the_same_work(smoke_run):
+    """The same global batch and the same loader workers per process, stored with each result."""
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    by = {b["name"]: b["extra_info"] for b in data["benchmarks"]}
+    for variant in ("loader", "resident"):
+        one, ddp = by[f"test_cnn[cpu-{variant}]"], by[f"test_cnn[ddp:cpu-{variant}]"]
+        assert one["global_batch"] == ddp["global_batch"] == 128
+        assert ddp["batch_per_rank"] * ddp["world_size"] == 128
+        assert one["workers"] == ddp["workers"] == (min(2, os.cpu_count()) if variant == "loader" else 0)
+
+
+def test_cnn_variants_train_a_fixed_number_of_epochs_under_the_same_settings(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    cnn = [b for b in data["benchmarks"] if b["extra_info"]["workload"] == "cnn"]
+    assert {b["extra_info"]["epochs"] for b in cnn} == {4}
+    assert all(len(b["extra_info"]["accuracy_per_epoch"]) == 4 and b["stats"]["rounds"] == 3 for b in cnn)
+    assert len({json.dumps(b["extra_info"]["precision"], sort_keys=True) for b in cnn}) == 1
+    assert all(b["extra_info"]["precision"]["cudnn_benchmark"] is False for b in cnn)
+
+
+def test_setup_is_recorded_apart_and_counted_in_time_to_accuracy(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        if info["workload"] != "cnn":
+            continue
+        assert info["setup_s"] > 0
+        if info["time_to_accuracy_s"] is not None:
+            epochs = [info["cold_start_s"], *bench["stats"]["data"]][: info["epochs_to_accuracy"]]
+            assert info["time_to_accuracy_s"] == pytest.approx(info["setup_s"] + sum(epochs))

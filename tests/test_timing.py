@@ -1,122 +1,102 @@
-"""Timing is GPU-correct: every timed interval waits for the device; setup and warm-up are not timed."""
+"""Timing is GPU-correct: every timed interval waits for the device; setup and warm-up are not timed.
+
+The probes in ``tests/probes/timing_probes.py`` run ``devicebench.timing.measure`` through
+pytest-benchmark's real fixture (its ``pedantic``, its extra call after looped rounds, its
+JSON) on a fake CUDA device: only the hardware is faked.
+"""
 
 import json
 import time
-from dataclasses import dataclass
 
 import pytest
-import torch
 
 from devicebench.config import Rounds
-from devicebench.devices import BenchDevice
-from devicebench.timing import measure
+from devicebench.timing import MIN_ROUND_S
 
-from .conftest import run_benches
+from .conftest import ROOT, run_benches, run_pytest
+from .fake_cuda import FakeStream
 from .plugins.slow_sync import DELAY_S
 
-WORK_S = 0.02
+PROBES = ROOT / "tests" / "probes" / "timing_probes.py"
+SHORT_S, LONG_S = 200e-6, 5e-3
+COLD_AND_WARMUP = 2  # one cold call and one warm-up call before the timed rounds
+ROUNDS = 4
 
 
-@dataclass(frozen=True)
-class QueueDevice(BenchDevice):
-    """A device whose work is queued by a step and done only when the host synchronizes."""
-
-    def synchronize(self):
-        pending = QUEUE.pop("pending", 0.0)
-        time.sleep(pending)
-
-
-QUEUE: dict = {}
-
-
-def launch():
-    """Queue WORK_S of device work and return at once, as a CUDA kernel launch does."""
-    QUEUE["pending"] = QUEUE.get("pending", 0.0) + WORK_S
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory) -> dict[str, dict]:
+    tmp = tmp_path_factory.mktemp("probes")
+    out = tmp / "probes.json"
+    run = run_pytest(
+        str(PROBES), "--noconftest", "-W", "error", "--benchmark-save-data", f"--benchmark-json={out}", storage=tmp / "storage"
+    )
+    assert run.ret == 0, run.output
+    return {b["name"]: b for b in json.loads(out.read_text())["benchmarks"]}
 
 
-class PedanticStandIn:
-    """Times like pytest-benchmark's pedantic: setup untimed, perf_counter around the target."""
-
-    disabled = False
-
-    def __init__(self):
-        self.extra_info = {}
-        self.rounds = []
-        self.calls = 0
-
-    def pedantic(self, target, setup=None, rounds=1, warmup_rounds=0, iterations=1):
-        assert not (setup and iterations > 1)  # pytest-benchmark refuses it
-        result = None
-        for _ in range(rounds):
-            if setup:
-                setup()
-            start = time.perf_counter()
-            for _ in range(iterations):
-                result = target()
-            self.rounds.append((time.perf_counter() - start) / iterations)  # per call, as pytest-benchmark stores it
-        return result if iterations == 1 else None
+def test_a_short_step_runs_several_calls_per_round_and_survives_the_call_after_the_rounds(probes):
+    bench = probes["test_short_step"]
+    info, stats = bench["extra_info"], bench["stats"]
+    iterations = info["iterations"]
+    assert iterations > 1 and iterations == stats["iterations"]  # the step is under MIN_ROUND_S
+    assert len(stats["data"]) == ROUNDS
+    # Per call, as pytest-benchmark stores a looped round: never less than the queued work.
+    assert min(stats["data"]) >= SHORT_S
+    # pytest-benchmark called the step once more after the rounds; that call was synchronized.
+    assert info["probe_calls"] == COLD_AND_WARMUP + ROUNDS * iterations + 1
+    assert info["probe_pending_s"] == 0.0
 
 
-def fake_device() -> QueueDevice:
-    return QueueDevice(id="cpu", torch_device=torch.device("cpu"))
+def test_the_events_cover_exactly_the_timed_calls(probes):
+    info = probes["test_short_step"]["extra_info"]
+    iterations = info["iterations"]
+    spans = info["probe_event_spans"]
+    assert len(spans) == ROUNDS
+    # Each round's events enclose its `iterations` calls, round after round, starting after
+    # the cold and warm-up calls and ending before the extra call.
+    expected = [[COLD_AND_WARMUP + r * iterations, COLD_AND_WARMUP + (r + 1) * iterations] for r in range(ROUNDS)]
+    assert spans == expected
+    assert SHORT_S <= info["cuda_event_median_s"] <= probes["test_short_step"]["stats"]["median"]
+    # What an empty synchronized round costs beyond its events, for check-timing's allowance.
+    assert 0 <= info["sync_overhead_max_s"] < SHORT_S
 
 
-def test_timed_rounds_include_the_queued_device_work():
-    bench = PedanticStandIn()
-    measure(bench, fake_device(), launch, rounds=Rounds(warmup=1, min_rounds=3, max_rounds=3, target_s=0.1))
-    assert len(bench.rounds) == 3
-    assert min(bench.rounds) >= WORK_S
+def test_a_long_step_runs_once_per_round(probes):
+    bench = probes["test_long_step"]
+    info = bench["extra_info"]
+    assert info["iterations"] == 1
+    assert info["probe_calls"] == COLD_AND_WARMUP + ROUNDS  # no extra call without a loop
+    assert info["probe_event_spans"] == [[COLD_AND_WARMUP + r, COLD_AND_WARMUP + r + 1] for r in range(ROUNDS)]
+    assert min(bench["stats"]["data"]) >= LONG_S
+    assert info["probe_result"] == COLD_AND_WARMUP + ROUNDS  # what the last timed call returned
+    assert info["cold_start_s"] >= LONG_S and info["warmup_rounds"] == 1
 
 
-def test_a_fast_step_runs_several_times_a_round_and_the_round_still_waits_for_the_device():
-    work_s = 0.0002  # a 200 us kernel: a sync per call would add its own cost to every round
-
-    def short_launch():
-        QUEUE["pending"] = QUEUE.get("pending", 0.0) + work_s
-        return "last result"
-
-    bench = PedanticStandIn()
-    result = measure(bench, fake_device(), short_launch, rounds=Rounds(warmup=1, min_rounds=3, max_rounds=3, target_s=0.1))
-    iterations = bench.extra_info["iterations"]
-    assert iterations >= 5  # about MIN_ROUND_S / 200 us
-    assert len(bench.rounds) == 3 and min(bench.rounds) >= work_s  # per call, the queued work included
-    assert result == "last result"
+def test_setup_is_not_timed_and_its_work_finishes_first(probes):
+    bench = probes["test_setup_queues_work_and_sleeps"]
+    info = bench["extra_info"]
+    assert info["iterations"] == 1  # pytest-benchmark takes no setup with iterations
+    # Setup sleeps 10 ms and queues 5 ms of work: a round that timed either would be longer.
+    assert max(bench["stats"]["data"]) < LONG_S
+    assert min(bench["stats"]["data"]) >= SHORT_S
 
 
-def test_a_step_with_a_setup_runs_once_a_round():
-    bench = PedanticStandIn()
-    measure(bench, fake_device(), lambda: None, setup=lambda: None, rounds=Rounds(warmup=1, min_rounds=2, max_rounds=2, target_s=0.1))
-    assert bench.extra_info["iterations"] == 1
+def test_a_device_without_events_still_waits_for_its_queue(probes):
+    bench = probes["test_queue_without_events"]
+    assert bench["extra_info"]["iterations"] > 1
+    assert "cuda_event_median_s" not in bench["extra_info"]
+    assert min(bench["stats"]["data"]) >= SHORT_S and bench["extra_info"]["probe_pending_s"] == 0.0
 
 
 def test_a_timer_without_the_sync_would_be_caught():
     # The failure mode the suite exists to prevent: timing the launch, not the work.
+    stream = FakeStream()
     start = time.perf_counter()
-    launch()
+    stream.launch(LONG_S)
     naive = time.perf_counter() - start
-    QUEUE.clear()
-    assert naive < WORK_S
-
-
-def test_setup_is_not_timed_and_cold_start_is_recorded_apart():
-    calls = []
-
-    def setup():
-        calls.append("setup")
-        launch()  # work queued by setup must finish before the timer starts
-        time.sleep(0.03)
-
-    def step():
-        calls.append("step")
-        return len(calls)
-
-    bench = PedanticStandIn()
-    measure(bench, fake_device(), step, setup=setup, rounds=Rounds(warmup=2, min_rounds=4, max_rounds=4, target_s=1))
-    assert max(bench.rounds) < 0.02
-    # one cold call + two warm-up calls + four rounds, each after its own setup
-    assert calls.count("step") == 7 and calls.count("setup") == 7
-    assert bench.extra_info["cold_start_s"] > 0
-    assert bench.extra_info["warmup_rounds"] == 2
+    stream.synchronize()
+    synced = time.perf_counter() - start
+    assert naive < LONG_S <= synced
 
 
 def test_rounds_fill_the_budget_within_bounds():
@@ -124,6 +104,7 @@ def test_rounds_fill_the_budget_within_bounds():
     assert rounds.rounds_for(0.001) == 500
     assert rounds.rounds_for(3.0) == 5
     assert rounds.rounds_for(0.1) == 100
+    assert MIN_ROUND_S > SHORT_S  # the short probe is short
 
 
 def test_every_real_benchmark_waits_for_the_device(tmp_path):

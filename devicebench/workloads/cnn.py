@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from ..config import CnnSize
 from ..data import ImageData
 from ..devices import BenchDevice
+from ..fingerprint import cpu_threads
 
 VARIANTS = ("loader", "resident", "bf16", "cudagraph")
 GPU_VARIANTS = ("bf16", "cudagraph")
@@ -66,6 +67,20 @@ def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def loader_workers(size: CnnSize) -> int:
+    """DataLoader workers of every training process: the same in one process and in each DDP rank.
+
+    A DDP job runs the same script in every rank, with the same ``num_workers``; giving the
+    ranks fewer would measure a different data pipeline, not DDP.
+    """
+    return min(size.loader_workers, cpu_threads())
+
+
+def batch_per_process(size: CnnSize, world_size: int) -> int:
+    """Each DDP rank's batch, so that the global batch (and so the optimizer's steps) equals one process's."""
+    return max(1, size.batch_size // world_size)
+
+
 class Bf16Autocast(torch.nn.Module):
     """The model's forward under bf16 autocast: DataParallel's replica threads do not inherit the caller's."""
 
@@ -88,10 +103,19 @@ class Trainer:
     """Model, optimizer and data for one variant on one device; ``epoch`` is one timed round."""
 
     def __init__(
-        self, device: BenchDevice, variant: str, data: ImageData, size: CnnSize, workers: int, shard: tuple[int, int] = (0, 1)
+        self,
+        device: BenchDevice,
+        variant: str,
+        data: ImageData,
+        size: CnnSize,
+        workers: int,
+        shard: tuple[int, int] = (0, 1),
+        batch_size: int | None = None,
     ):
-        """``shard`` = (rank, world size): under DDP each rank trains on its own part of the data."""
+        """``shard`` = (rank, world size): under DDP each rank trains on its own part of the data,
+        with ``batch_size`` samples a step (default: the size's; see :func:`batch_per_process`)."""
         self.device, self.variant, self.size = device, variant, size
+        self.batch_size = batch_size or size.batch_size
         self.workers = workers if variant == "loader" else 0
         dev = device.torch_device
         rank, world = shard
@@ -114,7 +138,7 @@ class Trainer:
                 self.sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=0)
             self.loader = torch.utils.data.DataLoader(
                 train_set,
-                batch_size=size.batch_size,
+                batch_size=self.batch_size,
                 shuffle=self.sampler is None,
                 sampler=self.sampler,
                 num_workers=self.workers,
@@ -140,7 +164,7 @@ class Trainer:
     @property
     def samples_per_epoch(self) -> int:
         if self.variant == "cudagraph":
-            return (self.n_train // self.size.batch_size) * self.size.batch_size
+            return (self.n_train // self.batch_size) * self.batch_size
         return self.n_train
 
     def _autocast(self):
@@ -157,7 +181,7 @@ class Trainer:
         return loss
 
     def _capture(self) -> None:
-        bs = self.size.batch_size
+        bs = self.batch_size
         self.static_x = self.train_x[:bs].clone()
         self.static_y = self.train_y[:bs].clone()
         # Warm up on a side stream (optimizer state, cuDNN workspaces), as the capture recipe asks.
@@ -202,7 +226,7 @@ class Trainer:
         return loss
 
     def _resident_epoch(self) -> torch.Tensor:
-        bs, n = self.size.batch_size, self.n_train
+        bs, n = self.batch_size, self.n_train
         perm = torch.randperm(n, device=self.device.torch_device, generator=self.perm_gen)
         n_batches = n // bs if self.graph is not None else math.ceil(n / bs)
         wait, first, loss = 0.0, None, None
@@ -277,9 +301,15 @@ def check(dataset: str, size_name: str, final_loss: float, val_accuracy: float) 
         raise AssertionError(f"val accuracy {val_accuracy:.4f} on {dataset} is below the floor {floor}")
 
 
-def time_to_accuracy(epoch_s: list[float], accuracies: list[float], target: float) -> tuple[float | None, int | None]:
-    """Training seconds (evaluation excluded) until accuracy first reaches ``target``, and the epochs it took."""
-    elapsed = 0.0
+def time_to_accuracy(
+    epoch_s: list[float], accuracies: list[float], target: float, setup_s: float = 0.0
+) -> tuple[float | None, int | None]:
+    """Seconds from the first touch of the data until accuracy first reaches ``target``, and the epochs it took.
+
+    As MLPerf counts a training run: ``setup_s`` (model, data on the device, a CUDA graph's
+    capture) and every epoch, the cold one included; evaluation is not counted.
+    """
+    elapsed = setup_s
     for i, (seconds, accuracy) in enumerate(zip(epoch_s, accuracies)):
         elapsed += seconds
         if accuracy >= target:
