@@ -1,6 +1,8 @@
 """``devicebench``: the command line. Parses, then hands each command to a ``cmd_*`` function.
 
-Exit codes: 0 fine, 1 a regression was found, 2 bad input (one line on stderr, no traceback).
+Exit codes: 0 fine, 1 a regression was found (or a check failed), 2 bad input or runs that
+cannot be compared (one line on stderr, no traceback), 3 an inconclusive comparison when
+``compare --fail-inconclusive`` asks for it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import NoReturn
 
 from .render import FORMATS
 
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,19 +72,67 @@ def _load(arg: str, results_dir: str = "results") -> tuple[str, dict]:
         _fail(str(exc))
 
 
-def _load_side(arg: str, results_dir: str) -> tuple[str, dict]:
-    """One side of a comparison: a run, or several joined by commas (merged: see compare.merge_runs)."""
-    from .compare import merge_runs
+def _load_side(arg: str, results_dir: str) -> tuple[str, list[dict], list[Path]]:
+    """One side of a comparison: a run, several joined by commas, or a folder of runs.
 
-    loaded = [_load(part, results_dir) for part in arg.split(",") if part]
+    The same run given twice (by path, or the same content under another name) counts once:
+    a run is one observation, however often it is named.
+    """
+    import hashlib
+
+    from .compare import same_machine
+    from .runs import BadRun, load_run, stored_runs
+
+    loaded, seen = [], set()
+    for part in (p for p in arg.split(",") if p):
+        if Path(part).is_dir():
+            files = stored_runs(part)
+            if not files:
+                _fail(f"{part}: no stored runs in this folder")
+            try:
+                items = [(str(f), load_run(f)) for f in files]
+            except BadRun as exc:
+                _fail(str(exc))
+        else:
+            items = [_load(part, results_dir)]
+        for path, run in items:
+            key = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            if key not in seen:
+                seen.add(key)
+                loaded.append((path, run))
     if not loaded:
         _fail(f"{arg!r}: no run given")
     try:
-        run = merge_runs([run for _, run in loaded])
+        same_machine([run for _, run in loaded])
     except ValueError as exc:
         _fail(f"{arg}: {exc}")
     label = loaded[0][0] if len(loaded) == 1 else f"{len(loaded)} runs ({', '.join(Path(p).name[:4] for p, _ in loaded)})"
-    return label, run
+    return label, [run for _, run in loaded], [Path(p).resolve() for p, _ in loaded]
+
+
+def _history(folder: str, like: dict, exclude: list[Path]) -> list[dict]:
+    """Stored runs under ``folder`` of the same fingerprint, size and software as ``like``, but
+    for the compared ones (by path or content); unreadable files are passed over."""
+    import hashlib
+
+    from .compare import history_key
+    from .runs import BadRun, load_run, stored_runs
+
+    if not Path(folder).is_dir():
+        return []
+    excluded = {p.resolve() for p in exclude}
+    hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in exclude}
+    found = []
+    for path in stored_runs(folder):
+        if path.resolve() in excluded or hashlib.sha256(path.read_bytes()).hexdigest() in hashes:
+            continue
+        try:
+            run = load_run(path)
+        except BadRun:
+            continue
+        if history_key(run) == history_key(like):
+            found.append(run)
+    return found
 
 
 def _machine_slug() -> str:
@@ -98,6 +148,19 @@ def _fraction(low: float, high: float):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not low < value < high:
+            raise argparse.ArgumentTypeError(f"{text} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _count(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text} is not between {low} and {high}")
         return value
 
@@ -167,22 +230,31 @@ def cmd_check_targets(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from . import compare, render
 
-    base_path, base = _load_side(args.baseline, args.results)
-    cand_path, cand = _load_side(args.candidate, args.results)
-    result = compare.compare_runs(base, cand, compare_settings(args))
+    base_label, base, base_paths = _load_side(args.baseline, args.results)
+    cand_label, cand, cand_paths = _load_side(args.candidate, args.results)
+    # Stored history lends its spread only where a side has a single run.
+    wanted = not args.no_history and min(len(base), len(cand)) == 1
+    history = _history(args.history or args.results, cand[0], base_paths + cand_paths) if wanted else []
+    result = compare.compare_sides(base, cand, compare_settings(args), history)
     if result.hardware_diff and not args.allow_mismatch:
         parts = "; ".join(f"{k}: {b!r} vs {c!r}" for k, b, c in result.hardware_diff)
-        _fail(f"{base_path} and {cand_path} come from different machines ({parts}); --allow-mismatch compares them anyway")
-    print(render.comparison(result, args.format, base_path, cand_path))
+        _fail(f"{base_label} and {cand_label} come from different machines ({parts}); --allow-mismatch compares them anyway")
+    print(render.comparison(result, args.format, base_label, cand_label))
     if result.regressions:
         return EXIT_REGRESSION
     if result.environment_regressions:
         print(
-            f"devicebench: not comparable: the environment changed between {base_path} and {cand_path}; "
+            f"devicebench: not comparable: the environment changed between {base_label} and {cand_label}; "
             "--allow-env-change counts its slowdowns as regressions",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
+    if not result.compared:
+        print(f"devicebench: not comparable: no benchmark of {cand_label} could be compared with {base_label}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if result.inconclusive and args.fail_inconclusive:
+        print(f"devicebench: inconclusive: {', '.join(result.inconclusive)} (--fail-inconclusive)", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
     return EXIT_OK
 
 
@@ -215,15 +287,34 @@ def compare_settings(args: argparse.Namespace):
     from .compare import Settings
 
     return Settings(
-        threshold=args.threshold, alpha=args.alpha, accuracy_drop=args.accuracy_drop, allow_env_change=getattr(args, "allow_env_change", False)
+        threshold=args.threshold,
+        alpha=args.alpha,
+        accuracy_drop=args.accuracy_drop,
+        allow_env_change=getattr(args, "allow_env_change", False),
+        min_history=getattr(args, "min_history", Settings.min_history),
     )
 
 
 def _add_compare_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threshold", type=_fraction(0, 10), default=0.10, help="smallest change that counts (default 0.10 = 10%%)")
-    parser.add_argument("--alpha", type=_fraction(0, 1), default=0.01, help="significance level of the rank test (default 0.01)")
+    from .compare import Settings
+
     parser.add_argument(
-        "--accuracy-drop", type=_fraction(0, 1), default=0.01, help="validation-accuracy drop that counts (default 0.01)"
+        "--threshold",
+        type=_fraction(0, 10),
+        default=Settings.threshold,
+        help=f"smallest slowdown that counts; the 95%% interval must clear it (default {Settings.threshold})",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=_fraction(0, 1),
+        default=Settings.alpha,
+        help=f"family-wise significance level over all benchmarks of a comparison, Holm's procedure (default {Settings.alpha})",
+    )
+    parser.add_argument(
+        "--accuracy-drop",
+        type=_fraction(0, 1),
+        default=Settings.accuracy_drop,
+        help=f"validation-accuracy drop that counts (default {Settings.accuracy_drop})",
     )
 
 
@@ -252,12 +343,33 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_argument("run", help=run_help)
     targets.add_argument("--format", choices=("table", "markdown"), default="table")
     targets.set_defaults(func=cmd_check_targets)
-    comp = sub.add_parser("compare", help="gate a run against a baseline: exit 1 on a regression")
-    comp.add_argument("baseline", help=run_help + "; several joined by commas are merged (0004,0006,0008)")
-    comp.add_argument("candidate", help=run_help + "; several joined by commas are merged")
+    comp = sub.add_parser(
+        "compare",
+        help="gate runs against baseline runs: exit 1 on a regression",
+        description="Exit status: 0 no regression (inconclusive verdicts included, unless --fail-inconclusive); "
+        "1 a regression; 2 bad input, or not comparable (other hardware, slower across a changed environment, "
+        "nothing compared); 3 inconclusive with --fail-inconclusive. Example: devicebench compare 4,6,8 5,7,9",
+    )
+    comp.add_argument("baseline", help=run_help + "; several joined by commas (0004,0006,0008), or a folder of runs")
+    comp.add_argument("candidate", help=run_help + "; several joined by commas, or a folder of runs")
     _add_compare_options(comp)
     comp.add_argument("--format", choices=FORMATS, default="table", help="terminal table (default), markdown or json")
     comp.add_argument("--allow-mismatch", action="store_true", help="compare runs of different hardware")
+    comp.add_argument(
+        "--history",
+        metavar="DIR",
+        help="stored runs that lend their run-to-run spread when a side has one run (default: --results); "
+        "only runs of the same fingerprint, size and software count",
+    )
+    comp.add_argument("--no-history", action="store_true", help="use no stored runs: one run a side is then inconclusive")
+    comp.add_argument(
+        "--min-history",
+        type=_count(2, 1000),
+        default=5,
+        metavar="N",
+        help="stored runs needed to estimate the run-to-run spread (default 5)",
+    )
+    comp.add_argument("--fail-inconclusive", action="store_true", help="exit 3 when a verdict is inconclusive")
     comp.add_argument(
         "--allow-env-change",
         action="store_true",

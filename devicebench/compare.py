@@ -1,48 +1,77 @@
-"""Did a run regress against another? Pure functions from two runs to verdicts; no printing.
+"""Did a change make anything slower? Pure functions from two sides of runs to verdicts; no printing.
 
-A benchmark is a regression ("slower") only when both hold:
+**The run is the unit of evidence.** Rounds of one process agree with each other far better
+than with the next process's (10-20% apart on a shared 2-core machine), so a test over the
+rounds of one run a side answers "did these two processes differ", not "did the code get
+slower". Each run contributes one number per benchmark, its median; the rounds give that
+median and its interval, nothing more. The evidence is then one of:
 
-- a real size: its median grew by more than ``threshold`` (default 10%);
-- statistical evidence: a one-sided Mann-Whitney U test on the raw round times gives
-  p < ``alpha`` (default 0.01). Where the runs have no raw times, or too few rounds for the
-  test to ever reach ``alpha`` (3 against 3 rounds cannot go below p = 0.05), the evidence
-  is instead that the interquartile ranges do not overlap, and the verdict says so.
+- several runs a side: the Hodges-Lehmann shift of the candidate's log run medians from the
+  baseline's, with its distribution-free interval and Mann-Whitney p-values;
+- one run a side (or one against several) with stored history: at least ``min_history``
+  earlier runs of the same hardware fingerprint, size and software give the run-to-run
+  spread, and a t interval is built on it (not distribution-free: its error rates are the
+  ones measured, see README);
+- neither: **inconclusive** ("one run a side, no history"), never a p-value from rounds.
 
-Given several runs a side (:func:`merge_runs`), the test is over the runs' medians instead:
-on a shared machine one process's rounds agree with each other far better than with the
-next process's, and only repeated runs measure that spread. With too few runs for the test
-to reach ``alpha``, every candidate run must be slower than every baseline run.
+**A regression** ("slower") needs both a real size and evidence: the whole 95% interval of
+the ratio candidate / baseline above ``1 + threshold``, and the one-sided p-value of a
+slowdown, adjusted by Holm's procedure over every benchmark of the comparison, below
+``alpha``. The stated alpha is family-wise: on unchanged code, the chance that a
+comparison shows any regression at all. "faster" is the mirror image; "unchanged" means the
+interval lies within the threshold both ways; anything else is **inconclusive**, with how
+many runs a side would decide it at the spread seen.
 
-"faster" is the mirror image. Anything else is "unchanged". What a benchmark learned and
-used is compared too: a drop in validation accuracy, a worse loss, or peak memory grown past
-the threshold is a regression of its own. Benchmarks skipped on one side are "not
-comparable" with the recorded reason; present on one side only, for no recorded reason,
-they are "added" or "removed".
+**Failures count**: a benchmark that failed in any candidate run is a regression; one that
+failed only in the baseline is not comparable. **The machine moved, not the code**: the
+ceilings (``test_ceiling``) are reference kernels no change to this project can slow. They
+are never regressions; when every ceiling of a device moved between the sides by more than
+the threshold, and the same way, the comparison says so first and judges every workload on
+that device relative to its ceilings (each run's median over the geometric mean of the
+same run's ceilings), so what is left is the code's. Otherwise workloads are judged as
+measured: dividing by a ceiling adds the ceiling's own noise (it tripled the matmul's
+run-to-run spread on the 2-core machine).
+
+What the benchmarks learned and used is compared too (validation accuracy, loss, peak
+memory), between results of the same training only. Benchmarks skipped on one side are
+"not comparable" with the recorded reason; present on one side only, for no recorded
+reason, they are "added" or "removed".
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 
-from . import work
-from .runs import quartiles
+from . import stats, work
 
 HARDWARE_KEYS = ("cpu_model", "cpu_threads", "cpu_detail", "gpu_models", "gpu_count", "nodes")
 SOFTWARE_KEYS = ("torch", "torchvision", "cuda", "cudnn", "nvidia_driver", "python")
 
-FASTER, SLOWER, UNCHANGED = "faster", "slower", "unchanged"
+FASTER, SLOWER, UNCHANGED, INCONCLUSIVE = "faster", "slower", "unchanged", "inconclusive"
 NOT_COMPARABLE, ADDED, REMOVED, FAILED = "not comparable", "added", "removed", "failed"
+CEILING = "ceiling"  # the workload whose benchmarks measure the machine, not the code
 
 
 @dataclass(frozen=True)
 class Settings:
-    threshold: float = 0.10  # a change smaller than this is noise on any machine we have measured
-    alpha: float = 0.01  # one false alarm in a hundred unchanged benchmarks, at most
+    # The smallest slowdown worth failing a change for. The whole 95% interval must clear
+    # it, so a slowdown is caught reliably only when it is well past it: at the 2-core
+    # machine's spread, 7 runs a side catch a 15% slowdown (README, "How often the gate is wrong").
+    threshold: float = 0.05
+    alpha: float = 0.05  # family-wise: the chance that a comparison of unchanged code shows any regression
     accuracy_drop: float = 0.01  # one point of validation accuracy
     # A new torch, CUDA, cuDNN, driver or Python between the runs is not the change under
     # test: its slowdowns are the environment's unless the user says the change is that.
     allow_env_change: bool = False
+    # Stored runs needed to estimate the run-to-run spread for one run a side.
+    min_history: int = 5
+
+    @property
+    def margin(self) -> float:
+        """The threshold on the log scale, where ratios are differences."""
+        return math.log1p(self.threshold)
 
 
 @dataclass(frozen=True)
@@ -50,21 +79,27 @@ class TimeVerdict:
     name: str
     fullname: str
     status: str
-    baseline_s: float | None = None
+    baseline_s: float | None = None  # median of the side's run medians
     candidate_s: float | None = None
-    p_value: float | None = None
+    p_value: float | None = None  # one-sided, in the direction of the change, before Holm
     method: str = ""
     note: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        if self.baseline_s and self.candidate_s:
-            return self.candidate_s / self.baseline_s
-        return None
+    ratio: float | None = None  # candidate / baseline: the Hodges-Lehmann or mean estimate, else the medians' ratio
+    ratio_low: float | None = None  # its 95% interval
+    ratio_high: float | None = None
+    p_adjusted: float | None = None  # Holm-adjusted over the comparison's benchmarks
+    baseline_runs: tuple[float, ...] = ()  # every run's median, seconds
+    candidate_runs: tuple[float, ...] = ()
+    relative_to_ceiling: bool = False  # judged on median / the run's ceilings (the machine moved)
+    raw_ratio: float | None = None  # the medians' ratio before any ceiling adjustment
+    spread: float | None = None  # run-to-run standard deviation of log medians behind the interval
+    runs_needed: int | None = None  # runs a side to catch a slowdown of twice the threshold at that spread
+    reference: bool = False  # a ceiling: the machine's figure, never a regression
+    environment_changed: bool = False
 
     @property
     def is_regression(self) -> bool:
-        return self.status in (SLOWER, FAILED)
+        return self.status in (SLOWER, FAILED) and not self.reference
 
 
 @dataclass(frozen=True)
@@ -74,6 +109,16 @@ class QualityChange:
     baseline: float
     candidate: float
     note: str
+
+
+@dataclass(frozen=True)
+class MachineMove:
+    """How a device's ceilings moved between the sides: candidate over baseline, ratios of medians."""
+
+    device: str
+    ratio: float  # geometric mean over the ceilings
+    ceilings: dict[str, float]  # each ceiling's own ratio
+    moved: bool  # beyond the threshold: workloads on this device are judged relative to the ceilings
 
 
 @dataclass
@@ -86,6 +131,10 @@ class Comparison:
     # Benchmarks whose accuracy, loss and memory were not judged, and why (other epochs, data, batch).
     quality_not_comparable: list[tuple[str, str]] = field(default_factory=list)
     allow_env_change: bool = False
+    machine: list[MachineMove] = field(default_factory=list)
+    procedure: str = ""
+    runs: tuple[int, int] = (1, 1)  # runs a side
+    history_runs: int = 0
 
     @property
     def environment_changed(self) -> bool:
@@ -106,102 +155,21 @@ class Comparison:
         """What got slower or worse while the environment changed: not attributable to the change."""
         return self._worse() if self.environment_changed else []
 
+    @property
+    def inconclusive(self) -> list[str]:
+        return [v.name for v in self.verdicts if v.status == INCONCLUSIVE and not v.reference]
 
-def _stats(bench: dict) -> dict:
-    return bench["stats"]
-
-
-def _raw(bench: dict) -> list[float] | None:
-    data = _stats(bench).get("data")
-    return list(data) if data and len(data) >= 2 else None
-
-
-def _min_p(n: int, m: int) -> float:
-    """The smallest one-sided p-value an exact rank test can give with n and m rounds."""
-    return 1 / math.comb(n + m, n)
+    @property
+    def compared(self) -> int:
+        """Benchmarks that got a verdict on their times (whatever it was)."""
+        return sum(1 for v in self.verdicts if v.status in (FASTER, SLOWER, UNCHANGED, INCONCLUSIVE, FAILED))
 
 
-def _rank_test(baseline: list[float], candidate: list[float], alternative: str) -> float:
-    from scipy.stats import mannwhitneyu
-
-    return float(mannwhitneyu(candidate, baseline, alternative=alternative).pvalue)
-
-
-def time_verdict(name: str, fullname: str, base: dict, cand: dict, settings: Settings) -> TimeVerdict:
-    b, c = _stats(base), _stats(cand)
-    b_med, c_med = b["median"], c["median"]
-    if not (b_med > 0 and c_med > 0):
-        return TimeVerdict(name, fullname, NOT_COMPARABLE, b_med, c_med, note="a median is not positive")
-    ratio = c_med / b_med
-    direction = SLOWER if ratio > 1 + settings.threshold else FASTER if ratio < 1 / (1 + settings.threshold) else None
-    b_runs, c_runs = base.get("run_medians") or [], cand.get("run_medians") or []
-    b_raw, c_raw = _raw(base), _raw(cand)
-    if len(b_runs) >= 2 and len(c_runs) >= 2:
-        # Several runs a side: each run's median is one observation, so the spread between
-        # processes (often larger than within one) is in the test instead of hidden by it.
-        if _min_p(len(b_runs), len(c_runs)) < settings.alpha:
-            method, note = "mann-whitney over runs", ""
-            p = _rank_test(b_runs, c_runs, "greater" if ratio >= 1 else "less")
-            evident = p < settings.alpha
-        else:
-            method, p = "runs", None
-            note = f"{len(b_runs)} vs {len(c_runs)} runs cannot reach p < {settings.alpha}: every run must be on one side"
-            evident = min(c_runs) > max(b_runs) if ratio >= 1 else max(c_runs) < min(b_runs)
-    elif b_raw and c_raw and _min_p(len(b_raw), len(c_raw)) < settings.alpha:
-        method = "mann-whitney"
-        p = _rank_test(b_raw, c_raw, "greater" if ratio >= 1 else "less")
-        evident = p < settings.alpha
-        note = ""
-    else:
-        method, p = "iqr", None
-        if b_raw and c_raw:
-            note = f"{len(b_raw)} vs {len(c_raw)} rounds cannot reach p < {settings.alpha}: IQRs must not overlap"
-        else:
-            note = "no raw round times: IQRs must not overlap"
-        evident = c["q1"] > b["q3"] if ratio >= 1 else c["q3"] < b["q1"]
-    status = direction if direction and evident else UNCHANGED
-    return TimeVerdict(name, fullname, status, b_med, c_med, p, method, note)
-
-
-def _quality(name: str, base: dict, cand: dict, settings: Settings) -> list[QualityChange]:
-    bi, ci = base.get("extra_info", {}), cand.get("extra_info", {})
-    changes = []
-    if quality_unlike(base, cand):
-        return changes
-    if _both_numbers(bi, ci, "val_accuracy") and ci["val_accuracy"] < bi["val_accuracy"] - settings.accuracy_drop:
-        changes.append(
-            QualityChange(name, "val_accuracy", bi["val_accuracy"], ci["val_accuracy"], f"dropped by more than {settings.accuracy_drop}")
-        )
-    # The validation loss where there is one: a last training batch's loss is too noisy to judge.
-    loss_key = "val_loss" if _both_numbers(bi, ci, "val_loss") else "final_loss"
-    if _both_numbers(bi, ci, loss_key) and ci[loss_key] > bi[loss_key] * (1 + settings.threshold):
-        changes.append(QualityChange(name, loss_key, bi[loss_key], ci[loss_key], f"worse by more than {settings.threshold:.0%}"))
-    if _both_numbers(bi, ci, "peak_memory_bytes") and ci["peak_memory_bytes"] > bi["peak_memory_bytes"] * (1 + settings.threshold):
-        changes.append(
-            QualityChange(
-                name, "peak_memory_bytes", bi["peak_memory_bytes"], ci["peak_memory_bytes"], f"grew by more than {settings.threshold:.0%}"
-            )
-        )
-    return changes
-
-
-QUALITY_KEYS = ("val_accuracy", "val_loss", "final_loss", "peak_memory_bytes")
-
-
-def quality_unlike(base: dict, cand: dict) -> str | None:
-    """Why two results' accuracy, loss and memory cannot be compared (other epochs, data or batch), or None."""
-    bi, ci = base.get("extra_info", {}), cand.get("extra_info", {})
-    if not any(_both_numbers(bi, ci, key) for key in QUALITY_KEYS):
-        return None
-    return work.unlike(bi, ci, work.SAME_TRAINING)
-
-
-def _both_numbers(a: dict, b: dict, key: str) -> bool:
-    return isinstance(a.get(key), (int, float)) and isinstance(b.get(key), (int, float))
+# --- reading runs -------------------------------------------------------------------------
 
 
 def _devicebench(run: dict) -> dict | None:
-    return run.get("machine_info", {}).get("devicebench")
+    return (run.get("machine_info") or {}).get("devicebench")
 
 
 def hardware_diff(base: dict, cand: dict) -> list[tuple[str, object, object]]:
@@ -209,9 +177,9 @@ def hardware_diff(base: dict, cand: dict) -> list[tuple[str, object, object]]:
     if not b or not c:
         return []
     # A fingerprint names "nodes" only for a torchrun job over several machines.
-    bf, cf = ({"nodes": 1, **run.get("fingerprint", {})} for run in (b, c))
+    bf, cf = ({"nodes": 1, **(run.get("fingerprint") or {})} for run in (b, c))
     # A generic CPU name gains "cpu_detail"; a run stored before that has none, which is
-    # unknown, not different (compare_runs warns).
+    # unknown, not different (compare warns).
     unknown = {"cpu_detail"} if None in (bf.get("cpu_detail"), cf.get("cpu_detail")) else set()
     return [(k, bf.get(k), cf.get(k)) for k in HARDWARE_KEYS if k not in unknown and bf.get(k) != cf.get(k)]
 
@@ -234,13 +202,133 @@ def software_changes(base: dict, cand: dict) -> list[tuple[str, object, object]]
     return [(k, b.get(k), c.get(k)) for k in SOFTWARE_KEYS if b.get(k) != c.get(k)]
 
 
+def same_machine(runs: list[dict]) -> None:
+    """Raise ValueError when runs of one side come from different hardware."""
+    for other in runs[1:]:
+        diff = hardware_diff(runs[0], other)
+        if diff:
+            raise ValueError("runs of different machines cannot be merged: " + "; ".join(f"{k}: {a!r} vs {b!r}" for k, a, b in diff))
+
+
+def history_key(run: dict) -> tuple:
+    """What a stored run must share with the compared ones to lend its spread: fingerprint, size, software."""
+    block = _devicebench(run) or {}
+    return (
+        (block.get("fingerprint") or {}).get("id"),
+        (run.get("devicebench") or {}).get("bench_size"),
+        tuple(block.get(k) for k in SOFTWARE_KEYS),
+    )
+
+
 def _reasons(run: dict, key: str, field_name: str) -> dict[str, str]:
-    return {r["fullname"]: r[field_name] for r in run.get("devicebench", {}).get(key, []) if "fullname" in r}
+    entries = (run.get("devicebench") or {}).get(key) or []
+    return {r["fullname"]: r.get(field_name, "") for r in entries if isinstance(r, dict) and "fullname" in r}
 
 
-def _unlike(b: dict, c: dict) -> str | None:
-    """Why two results of one benchmark measure different work (size, or processes/GPUs), or None."""
-    bi, ci = b.get("extra_info", {}), c.get("extra_info", {})
+@dataclass
+class _Side:
+    """One side's results per benchmark: every run's result, failures and skips."""
+
+    runs: list[dict]
+    results: dict[str, list[dict]] = field(default_factory=dict)
+    which_runs: dict[str, list[int]] = field(default_factory=dict)  # the runs each result comes from
+    failed: dict[str, list[str]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for i, run in enumerate(self.runs):
+            for bench in run["benchmarks"]:
+                self.results.setdefault(bench["fullname"], []).append(bench)
+                self.which_runs.setdefault(bench["fullname"], []).append(i)
+            for fullname, error in _reasons(run, "failed", "error").items():
+                self.failed.setdefault(fullname, []).append(error)
+            self.skipped.update(_reasons(run, "skipped", "reason"))
+
+    def medians(self, fullname: str) -> list[float]:
+        return [b["stats"]["median"] for b in self.results.get(fullname, [])]
+
+    def info(self, fullname: str) -> dict:
+        """The benchmark's extra_info over the runs: each number the median of the runs' values."""
+        benches = self.results[fullname]
+        info = dict(benches[0].get("extra_info") or {})
+        for key, value in info.items():
+            values = [(b.get("extra_info") or {}).get(key) for b in benches]
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+            ):
+                info[key] = statistics.median(values)
+        return info
+
+
+def _device_of(bench: dict) -> str | None:
+    return (bench.get("extra_info") or {}).get("device")
+
+
+def _is_ceiling(bench: dict) -> bool:
+    return (bench.get("extra_info") or {}).get("workload") == CEILING
+
+
+def _machine_factors(run: dict, ceilings: dict[str, set[str]]) -> dict[str, float]:
+    """Per device, the mean log median of the ceilings every run shares: the run's machine speed."""
+    by_name = {b["fullname"]: b for b in run["benchmarks"]}
+    return {
+        device: statistics.fmean(math.log(by_name[f]["stats"]["median"]) for f in names)
+        for device, names in ceilings.items()
+        if names and names <= set(by_name)
+    }
+
+
+def _shared_ceilings(runs: list[dict]) -> dict[str, set[str]]:
+    shared: dict[str, set[str]] | None = None
+    for run in runs:
+        mine: dict[str, set[str]] = {}
+        for bench in run["benchmarks"]:
+            if _is_ceiling(bench) and _device_of(bench):
+                mine.setdefault(_device_of(bench), set()).add(bench["fullname"])
+        shared = mine if shared is None else {d: shared[d] & mine.get(d, set()) for d in shared}
+    return {d: names for d, names in (shared or {}).items() if names}
+
+
+# --- what the benchmarks learned and used -------------------------------------------------------
+
+
+QUALITY_KEYS = ("val_accuracy", "val_loss", "final_loss", "peak_memory_bytes")
+
+
+def _both_numbers(a: dict, b: dict, key: str) -> bool:
+    return all(isinstance(x.get(key), (int, float)) and not isinstance(x.get(key), bool) for x in (a, b))
+
+
+def quality_unlike(bi: dict, ci: dict) -> str | None:
+    """Why two results' accuracy, loss and memory cannot be compared (other epochs, data or batch), or None."""
+    if not any(_both_numbers(bi, ci, key) for key in QUALITY_KEYS):
+        return None
+    return work.unlike(bi, ci, work.SAME_TRAINING)
+
+
+def _quality(name: str, bi: dict, ci: dict, settings: Settings) -> list[QualityChange]:
+    changes = []
+    if quality_unlike(bi, ci):
+        return changes
+    if _both_numbers(bi, ci, "val_accuracy") and ci["val_accuracy"] < bi["val_accuracy"] - settings.accuracy_drop:
+        changes.append(
+            QualityChange(name, "val_accuracy", bi["val_accuracy"], ci["val_accuracy"], f"dropped by more than {settings.accuracy_drop}")
+        )
+    # The validation loss where there is one: a last training batch's loss is too noisy to judge.
+    loss_key = "val_loss" if _both_numbers(bi, ci, "val_loss") else "final_loss"
+    if _both_numbers(bi, ci, loss_key) and ci[loss_key] > bi[loss_key] * (1 + settings.threshold):
+        changes.append(QualityChange(name, loss_key, bi[loss_key], ci[loss_key], f"worse by more than {settings.threshold:.0%}"))
+    if _both_numbers(bi, ci, "peak_memory_bytes") and ci["peak_memory_bytes"] > bi["peak_memory_bytes"] * (1 + settings.threshold):
+        changes.append(
+            QualityChange(
+                name, "peak_memory_bytes", bi["peak_memory_bytes"], ci["peak_memory_bytes"], f"grew by more than {settings.threshold:.0%}"
+            )
+        )
+    return changes
+
+
+def _unlike(bi: dict, ci: dict) -> str | None:
+    """Why two results of one benchmark measure different work (size, processes/GPUs, work, settings), or None."""
     if bi.get("size") != ci.get("size"):
         return f"sizes differ: {bi.get('size')} vs {ci.get('size')}"
     # Under torchrun the same ddp benchmark may run on 2 ranks or on 16 (another node count).
@@ -258,87 +346,241 @@ def _unlike(b: dict, c: dict) -> str | None:
     return None
 
 
-def compare_runs(base: dict, cand: dict, settings: Settings = Settings()) -> Comparison:
-    warnings = []
-    for label, run in (("baseline", base), ("candidate", cand)):
-        if not _devicebench(run):
-            warnings.append(f"the {label} has no devicebench machine block (plain pytest-benchmark?): its machine cannot be checked")
-        if run.get("devicebench", {}).get("interrupted"):
-            warnings.append(f"the {label} run was interrupted: benchmarks it did not reach show as added or removed")
-    unknown_cpu = _cpu_detail_unknown(base, cand)
-    if unknown_cpu:
-        warnings.append(unknown_cpu)
-    b_by, c_by = {x["fullname"]: x for x in base["benchmarks"]}, {x["fullname"]: x for x in cand["benchmarks"]}
-    b_skip, c_skip = _reasons(base, "skipped", "reason"), _reasons(cand, "skipped", "reason")
-    b_fail, c_fail = _reasons(base, "failed", "error"), _reasons(cand, "failed", "error")
-    verdicts, quality, quality_skipped = [], [], []
-    for fullname in sorted(set(b_by) | set(c_by) | set(c_fail)):
-        name = fullname.rsplit("::", 1)[-1]
-        b, c = b_by.get(fullname), c_by.get(fullname)
-        unlike = _unlike(b, c) if b and c else None
-        if unlike:
-            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, _median(b), _median(c), note=unlike))
-        elif b and c:
-            verdicts.append(time_verdict(name, fullname, b, c, settings))
-            quality.extend(_quality(name, b, c, settings))
-            why = quality_unlike(b, c)
-            if why:
-                quality_skipped.append((name, why))
-        elif fullname in c_fail:
-            verdicts.append(TimeVerdict(name, fullname, FAILED, _median(b), None, note=f"failed in the candidate: {c_fail[fullname]}"))
-        elif b and fullname in c_skip:
-            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, _median(b), None, note=f"candidate skipped it: {c_skip[fullname]}"))
-        elif c and fullname in b_skip:
-            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, None, _median(c), note=f"baseline skipped it: {b_skip[fullname]}"))
-        elif c and fullname in b_fail:
-            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, None, _median(c), note=f"failed in the baseline: {b_fail[fullname]}"))
-        elif b:
-            verdicts.append(TimeVerdict(name, fullname, REMOVED, _median(b), None))
-        else:
-            verdicts.append(TimeVerdict(name, fullname, ADDED, None, _median(c)))
-    return Comparison(
-        verdicts, quality, hardware_diff(base, cand), software_changes(base, cand), warnings, quality_skipped, settings.allow_env_change
+# --- the time verdicts --------------------------------------------------------------------------
+
+
+@dataclass
+class _Test:
+    """One benchmark's evidence, before Holm's adjustment decides."""
+
+    name: str
+    fullname: str
+    base: list[float]  # log run medians, relative to the ceilings when the machine moved
+    cand: list[float]
+    base_s: list[float]
+    cand_s: list[float]
+    relative: bool
+    reference: bool
+    shift: stats.Shift | None = None
+    spread: float | None = None
+    could_reach: bool = True  # a rank test of this many runs can reach the family's alpha at all
+    note: str = ""
+
+
+def _evidence(test: _Test, history: list[list[float]], settings: Settings) -> None:
+    n, m = len(test.base), len(test.cand)
+    if n >= 2 and m >= 2:
+        test.shift = stats.hodges_lehmann(test.base, test.cand)
+        test.spread = stats.pooled_sd([test.base, test.cand])[0]
+        test.could_reach = stats.min_rank_p(n, m) < settings.alpha
+        return
+    groups = [h for h in history if len(h) >= 2] + [g for g in (test.base, test.cand) if len(g) >= 2]
+    spread, df = stats.pooled_sd(groups)
+    if df + 1 >= settings.min_history and spread > 0:
+        test.shift = stats.t_shift(test.base, test.cand, spread, df)
+        test.spread = spread
+        return
+    runs = "one run a side" if n == m == 1 else f"{n} against {m} runs"
+    stored = sum(len(h) for h in history)
+    known = f"only {stored} comparable stored run{'s' if stored != 1 else ''}" if history else "no history"
+    test.note = f"{runs}, {known}: the run-to-run spread is unknown (give several runs a side, or {settings.min_history}+ stored runs)"
+
+
+def _decide(test: _Test, p_slow: float, p_fast: float, settings: Settings, env: bool, family: int) -> TimeVerdict:
+    b_med, c_med = statistics.median(test.base_s), statistics.median(test.cand_s)
+    raw = c_med / b_med
+    common = dict(
+        baseline_s=b_med,
+        candidate_s=c_med,
+        baseline_runs=tuple(test.base_s),
+        candidate_runs=tuple(test.cand_s),
+        relative_to_ceiling=test.relative,
+        raw_ratio=raw,
+        reference=test.reference,
+        environment_changed=env,
+    )
+    shift = test.shift
+    if shift is None:
+        return TimeVerdict(test.name, test.fullname, INCONCLUSIVE, ratio=raw, note=test.note, **common)
+    margin = settings.margin
+    ratio, low, high = math.exp(shift.estimate), math.exp(shift.low), math.exp(shift.high)
+    # Runs a side to catch twice the threshold at this spread, at Holm's strictest step.
+    needed = stats.runs_needed(test.spread or 0.0, math.log1p(2 * settings.threshold), margin, settings.alpha / max(1, family))
+    if p_slow < settings.alpha and shift.low > margin:
+        status, p, adjusted = SLOWER, shift.p_greater, p_slow
+    elif p_fast < settings.alpha and shift.high < -margin:
+        status, p, adjusted = FASTER, shift.p_less, p_fast
+    elif -margin < shift.low and shift.high < margin:
+        status, p, adjusted = UNCHANGED, None, None
+    else:
+        status = INCONCLUSIVE
+        p, adjusted = (shift.p_greater, p_slow) if shift.estimate >= 0 else (shift.p_less, p_fast)
+    note = ""
+    if status == INCONCLUSIVE:
+        reach = (
+            f"{len(test.base)} against {len(test.cand)} runs cannot reach p < {settings.alpha} at all; "
+            if not test.could_reach
+            else f"the interval {low:.3f}x-{high:.3f}x reaches past the {settings.threshold:.0%} threshold; "
+        )
+        note = reach + (
+            f"about {needed} runs a side would catch a {2 * settings.threshold:.0%} slowdown at this spread"
+            if needed
+            else "more runs would narrow it"
+        )
+    return TimeVerdict(
+        test.name,
+        test.fullname,
+        status,
+        p_value=p,
+        method=shift.method,
+        note=note,
+        ratio=ratio,
+        ratio_low=low,
+        ratio_high=high,
+        p_adjusted=adjusted,
+        spread=test.spread,
+        runs_needed=needed,
+        **common,
     )
 
 
-def _median(bench: dict | None) -> float | None:
-    return bench["stats"]["median"] if bench else None
+def compare_sides(
+    base_runs: list[dict], cand_runs: list[dict], settings: Settings = Settings(), history: list[dict] = ()
+) -> Comparison:
+    """Verdicts for the candidate runs against the baseline runs.
 
-
-def merge_runs(runs: list[dict]) -> dict:
-    """Several runs of one machine as one: per benchmark, its runs' medians and pooled rounds.
-
-    The merged ``stats.median`` is the median of the runs' medians, ``q1``/``q3`` their
-    quartiles; ``run_medians`` keeps them all for :func:`time_verdict`. Numbers in
-    ``extra_info`` become their median over the runs. Raises ValueError when the runs come
-    from different hardware.
+    ``history``: stored runs of the same fingerprint, size and software (see
+    :func:`history_key`), neither side's; they lend their run-to-run spread when a side has
+    a single run.
     """
-    if len(runs) == 1:
-        return runs[0]
-    first = runs[0]
-    for other in runs[1:]:
-        diff = hardware_diff(first, other)
-        if diff:
-            raise ValueError("runs of different machines cannot be merged: " + "; ".join(f"{k}: {a!r} vs {b!r}" for k, a, b in diff))
-    by_name: dict[str, list[dict]] = {}
-    for run in runs:
+    base, cand = _Side(base_runs), _Side(cand_runs)
+    first_b, first_c = base_runs[0], cand_runs[0]
+    warnings = []
+    for label, runs in (("baseline", base_runs), ("candidate", cand_runs)):
+        if any(not _devicebench(run) for run in runs):
+            warnings.append(f"the {label} has no devicebench machine block (plain pytest-benchmark?): its machine cannot be checked")
+        interrupted = sum(1 for run in runs if (run.get("devicebench") or {}).get("interrupted"))
+        if interrupted:
+            warnings.append(
+                f"{interrupted} {label} run(s) were interrupted: benchmarks they did not reach show as added, removed or in fewer runs"
+            )
+    unknown_cpu = _cpu_detail_unknown(first_b, first_c)
+    if unknown_cpu:
+        warnings.append(unknown_cpu)
+    env = bool(software_changes(first_b, first_c)) and not settings.allow_env_change
+
+    # The machine: each device's shared ceilings, per run.
+    ceilings = _shared_ceilings(base_runs + cand_runs)
+    b_factors = [_machine_factors(run, ceilings) for run in base_runs]
+    c_factors = [_machine_factors(run, ceilings) for run in cand_runs]
+    machine = []
+    for device, names in sorted(ceilings.items()):
+        per = {}
+        for fullname in sorted(names):
+            b_meds, c_meds = base.medians(fullname), cand.medians(fullname)
+            per[base.results[fullname][0]["name"]] = statistics.median(c_meds) / statistics.median(b_meds)
+        ratio = math.exp(statistics.median(f[device] for f in c_factors) - statistics.median(f[device] for f in b_factors))
+        # Moved when every ceiling moved past the threshold the same way: one noisy ceiling
+        # (a shared VM's copy bandwidth wanders by 20%) is not the machine.
+        alike = all(math.log(r) > settings.margin for r in per.values()) or all(math.log(r) < -settings.margin for r in per.values())
+        machine.append(MachineMove(device, ratio, per, alike))
+    moved = {m.device for m in machine if m.moved}
+
+    history_by_bench: dict[str, list[dict]] = {}
+    for run in history:
         for bench in run["benchmarks"]:
-            by_name.setdefault(bench["fullname"], []).append(bench)
-    merged = []
-    for fullname, benches in by_name.items():
-        medians = [b["stats"]["median"] for b in benches]
-        q1, med, q3 = quartiles(medians)
-        pooled = [x for b in benches for x in (b["stats"].get("data") or [])]
-        stats = {**benches[0]["stats"], "median": med, "q1": q1, "q3": q3, "iqr": q3 - q1, "rounds": sum(b["stats"]["rounds"] for b in benches)}
-        stats["data"] = pooled or None
-        info = dict(benches[0].get("extra_info", {}))
-        for key, value in info.items():
-            values = [b["extra_info"].get(key) for b in benches]
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and all(isinstance(v, (int, float)) for v in values):
-                info[key] = quartiles(values)[1]
-        merged.append({**benches[0], "stats": stats, "extra_info": info, "run_medians": medians})
-    block = {"skipped": [], "failed": []}
-    for run in runs:
-        for key in block:
-            block[key] += run.get("devicebench", {}).get(key, [])
-    return {**first, "benchmarks": merged, "devicebench": {**first.get("devicebench", {}), **block}, "merged_runs": len(runs)}
+            history_by_bench.setdefault(bench["fullname"], []).append((run, bench))
+
+    verdicts: list[TimeVerdict] = []
+    quality: list[QualityChange] = []
+    quality_skipped: list[tuple[str, str]] = []
+    tests: list[_Test] = []
+    for fullname in sorted(set(base.results) | set(cand.results) | set(cand.failed)):
+        name = fullname.rsplit("::", 1)[-1]
+        in_b, in_c = fullname in base.results, fullname in cand.results
+        b_med = statistics.median(base.medians(fullname)) if in_b else None
+        c_med = statistics.median(cand.medians(fullname)) if in_c else None
+        if fullname in cand.failed:
+            errors = cand.failed[fullname]
+            note = f"failed in {len(errors)} of {len(cand_runs)} candidate runs: {errors[0]}"
+            verdicts.append(TimeVerdict(name, fullname, FAILED, b_med, c_med, note=note, environment_changed=env))
+            continue
+        if in_c and fullname in base.failed:
+            note = f"failed in the baseline: {base.failed[fullname][0]}"
+            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, b_med, c_med, note=note))
+            continue
+        if in_b and in_c:
+            bi, ci = base.info(fullname), cand.info(fullname)
+            unlike = _unlike(bi, ci)
+            if unlike:
+                verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, b_med, c_med, note=unlike))
+                continue
+            quality.extend(_quality(name, bi, ci, settings))
+            why = quality_unlike(bi, ci)
+            if why:
+                quality_skipped.append((name, why))
+            reference = bi.get("workload") == CEILING
+            device = bi.get("device")
+            relative = device in moved and not reference
+            b_s, c_s = base.medians(fullname), cand.medians(fullname)
+
+            def logs(side: _Side, factors: list[dict[str, float]]) -> list[float]:
+                return [
+                    math.log(seconds) - (factors[i][device] if relative else 0.0)
+                    for seconds, i in zip(side.medians(fullname), side.which_runs[fullname])
+                ]
+
+            test = _Test(name, fullname, logs(base, b_factors), logs(cand, c_factors), b_s, c_s, relative, reference)
+            hist = []
+            for run, bench in history_by_bench.get(fullname, []):
+                if _unlike(bench.get("extra_info") or {}, bi) is None:
+                    factor = _machine_factors(run, ceilings).get(device) if relative else 0.0
+                    if factor is not None:
+                        hist.append(math.log(bench["stats"]["median"]) - factor)
+            _evidence(test, [hist] if hist else [], settings)
+            tests.append(test)
+            continue
+        if in_b and fullname in cand.skipped:
+            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, b_med, None, note=f"candidate skipped it: {cand.skipped[fullname]}"))
+        elif in_c and fullname in base.skipped:
+            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, None, c_med, note=f"baseline skipped it: {base.skipped[fullname]}"))
+        elif in_b:
+            verdicts.append(TimeVerdict(name, fullname, REMOVED, b_med, None))
+        else:
+            verdicts.append(TimeVerdict(name, fullname, ADDED, None, c_med))
+
+    # Holm over the benchmarks that can regress (the ceilings are the machine's), each direction.
+    family = [t for t in tests if t.shift is not None and not t.reference]
+    slow_adj = dict(zip((t.fullname for t in family), stats.holm([t.shift.p_greater for t in family])))
+    fast_adj = dict(zip((t.fullname for t in family), stats.holm([t.shift.p_less for t in family])))
+    for test in tests:
+        if test.reference and test.shift is not None:  # reported at its own, unadjusted level
+            p_slow, p_fast = test.shift.p_greater, test.shift.p_less
+        else:
+            p_slow, p_fast = slow_adj.get(test.fullname, 1.0), fast_adj.get(test.fullname, 1.0)
+        verdicts.append(_decide(test, p_slow, p_fast, settings, env, len(family)))
+    verdicts.sort(key=lambda v: v.fullname)
+
+    procedure = (
+        f"a regression needs the 95% interval of the ratio above {1 + settings.threshold:.3g}x and a slowdown's p, "
+        f"Holm-adjusted over {len(family)} benchmark(s), < {settings.alpha} (family-wise); the unit is the run"
+        + ("" if family else " (no benchmark had the runs for a test)")
+    )
+    return Comparison(
+        verdicts,
+        quality,
+        hardware_diff(first_b, first_c),
+        software_changes(first_b, first_c),
+        warnings,
+        quality_skipped,
+        settings.allow_env_change,
+        machine,
+        procedure,
+        (len(base_runs), len(cand_runs)),
+        len(history),
+    )
+
+
+def compare_runs(base: dict, cand: dict, settings: Settings = Settings(), history: list[dict] = ()) -> Comparison:
+    """One run a side: see :func:`compare_sides`."""
+    return compare_sides([base], [cand], settings, history)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import asdict
 
 from .compare import Comparison
@@ -24,16 +25,44 @@ def table(headers: list[str], rows: list[list[str]], fmt: str) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
+def _digits(value: float) -> str:
+    """Three significant digits, trailing zeros kept: 0.945, 1.00, 46.2, 360."""
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{max(0, 2 - math.floor(math.log10(value)))}f}" if value > 0 else f"{value:.3g}"
+
+
 def _ratio(value: float | None) -> str:
-    """A ratio to three significant digits: 0.945x, 46.2x, 360x."""
-    return f"{value:.3g}x" if value is not None else ""
+    """A ratio to three significant digits: 0.945x, 1.00x, 46.2x, 360x."""
+    return f"{_digits(value)}x" if value is not None else ""
 
 
 def _verdict(v, environment_changed: bool = False) -> str:
+    if v.reference and v.status in ("faster", "slower", "unchanged", "inconclusive"):
+        return f"{v.status} (a ceiling: the machine)"
     if v.is_regression and environment_changed:
         return f"{v.status} (environment changed)"
     text = v.status.upper() if v.is_regression else v.status
-    return f"{text} ({v.note})" if v.note and v.status not in ("faster", "slower", "unchanged") else text
+    return f"{text} ({v.note})" if v.note and v.status in ("not comparable", "failed") else text
+
+
+def _interval(v) -> str:
+    if v.ratio is None:
+        return ""
+    if v.ratio_low is None:
+        return _ratio(v.ratio)
+    relative = f" rel. ceilings (as measured {_ratio(v.raw_ratio)})" if v.relative_to_ceiling else ""
+    return f"{_ratio(v.ratio)} [{_digits(v.ratio_low)}-{_digits(v.ratio_high)}]{relative}"
+
+
+def _machine_line(move) -> str:
+    direction = "slower" if move.ratio > 1 else "faster"
+    factor = move.ratio if move.ratio > 1 else 1 / move.ratio
+    each = ", ".join(f"{name} {_ratio(ratio)}" for name, ratio in move.ceilings.items())
+    return (
+        f"The machine moved, not the code: {move.device} is {_ratio(factor)} {direction} by its ceilings ({each}); "
+        f"its workloads are judged relative to them."
+    )
 
 
 def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> str:
@@ -42,13 +71,17 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
             {
                 "baseline": baseline,
                 "candidate": candidate,
+                "runs": {"baseline": result.runs[0], "candidate": result.runs[1], "history": result.history_runs},
+                "procedure": result.procedure,
                 "regressions": result.regressions,
+                "inconclusive": result.inconclusive,
                 "environment_changed": result.environment_changed,
                 "environment_regressions": result.environment_regressions,
+                "machine": [asdict(m) for m in result.machine],
                 "warnings": result.warnings,
                 "hardware_diff": result.hardware_diff,
                 "software_changes": result.software_changes,
-                "benchmarks": [{**asdict(v), "ratio": v.ratio, "is_regression": v.is_regression} for v in result.verdicts],
+                "benchmarks": [{**asdict(v), "is_regression": v.is_regression} for v in result.verdicts],
                 "quality": [asdict(q) for q in result.quality],
                 "quality_not_comparable": [{"name": n, "reason": r} for n, r in result.quality_not_comparable],
             },
@@ -61,23 +94,28 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
         if result.environment_changed:
             out.append("The environment changed: what is slower or worse below is not counted as the change's regression.")
         out.append("")
+    for move in result.machine:
+        if move.moved:
+            out += [_machine_line(move), ""]
     if result.hardware_diff:
         out.append("Different hardware (compared anyway): " + ", ".join(f"{k} {b} -> {c}" for k, b, c in result.hardware_diff))
         out.append("")
     for warning in result.warnings:
         out += [f"warning: {warning}", ""]
+    history = f" + {result.history_runs} stored" if result.history_runs else ""
     rows = [
         [
             f"`{v.name}`" if md else v.name,
             format_seconds(v.baseline_s),
             format_seconds(v.candidate_s),
-            _ratio(v.ratio),
-            f"{v.p_value:.2g}" if v.p_value is not None else {"iqr": "IQR", "runs": "runs"}.get(v.method, ""),
+            _interval(v),
+            f"{v.p_adjusted:.2g}" if v.p_adjusted is not None else "",
+            f"{len(v.baseline_runs)}/{len(v.candidate_runs)}{history if v.method.startswith('t ') else ''}" if v.baseline_runs else "",
             _verdict(v, result.environment_changed),
         ]
         for v in result.verdicts
     ]
-    out.append(table(["benchmark", "baseline", "candidate", "ratio", "p", "verdict"], rows, fmt))
+    out.append(table(["benchmark", "baseline", "candidate", "ratio [95% interval]", "p (Holm)", "runs", "verdict"], rows, fmt))
     if result.quality:
         out += ["", f"{'### ' if md else ''}What the benchmarks learned and used"]
         qrows = [[q.name, q.metric, f"{q.baseline:.4g}", f"{q.candidate:.4g}", q.note] for q in result.quality]
@@ -85,17 +123,18 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
     if result.quality_not_comparable:
         out += ["", f"{'### ' if md else ''}Accuracy, loss and memory not compared (not like for like)"]
         out.append(table(["benchmark", "why"], [[n, r] for n, r in result.quality_not_comparable], fmt))
-    notes = sorted({v.note for v in result.verdicts if v.method in ("iqr", "runs") and v.note})
-    if notes:
-        out += ["", *(f"note: {n}" for n in notes)]
+    notes = [f"{v.name}: {v.note}" for v in result.verdicts if v.status == "inconclusive" and v.note and not v.reference]
+    bullet = "- " if md else ""
+    out += ["", f"{bullet}procedure: {result.procedure}", *(f"{bullet}inconclusive: {n}" for n in notes)]
     regressions = result.regressions
+    undecided = f"; {len(result.inconclusive)} inconclusive" if result.inconclusive else ""
     if result.environment_regressions:
         changed = ", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes)
         worse = result.environment_regressions
         out += ["", f"not comparable: the environment changed ({changed}); {len(worse)} result(s) slower or worse: {', '.join(worse)}"]
         out.append("(--allow-env-change counts them as regressions)")
     else:
-        out += ["", f"{len(regressions)} regression(s): {', '.join(regressions)}" if regressions else "no regression"]
+        out += ["", (f"{len(regressions)} regression(s): {', '.join(regressions)}" if regressions else "no regression") + undecided]
     return "\n".join(out)
 
 

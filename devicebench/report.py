@@ -70,14 +70,21 @@ def history(runs: list[tuple[Path, dict]]) -> dict[str, list[tuple[int, float, f
     return dict(sorted(series.items()))
 
 
-def consecutive_regressions(runs: list[tuple[Path, dict]], settings: compare.Settings) -> list[tuple[str, str, list[str]]]:
-    found = []
-    for (b_path, base), (c_path, cand) in zip(runs, runs[1:]):
-        result = compare.compare_runs(base, cand, settings)
+def consecutive_regressions(runs: list[tuple[Path, dict]], settings: compare.Settings) -> tuple[list[tuple[str, str, list[str]]], int]:
+    """Regressions found between each run and the next, and how many benchmark verdicts were inconclusive.
+
+    One run a side has no spread of its own: the earlier runs of the same software lend theirs
+    (at least ``settings.min_history``); before there are that many, a change is inconclusive.
+    """
+    found, undecided = [], 0
+    for i, ((b_path, base), (c_path, cand)) in enumerate(zip(runs, runs[1:])):
+        history = [run for _, run in runs[:i] if compare.history_key(run) == compare.history_key(cand)]
+        result = compare.compare_runs(base, cand, settings, history)
         regressions = result.regressions + [f"{r}, environment changed" for r in result.environment_regressions]
+        undecided += len(result.inconclusive)
         if regressions:
             found.append((b_path.name, c_path.name, regressions))
-    return found
+    return found, undecided
 
 
 def _slug(text: str) -> str:
@@ -116,8 +123,10 @@ def draw_chart(name: str, points: list[tuple[int, float, float, float]], labels:
 
 
 _CAVEAT = (
-    "Each compares one run with the next. On a shared machine one process's timings differ from the "
-    "next's by 10-20%, so confirm a finding with several runs a side (devicebench compare A1,A2,... B1,B2,...)."
+    "Each compares one run with the next, against the run-to-run spread of the earlier runs of the same "
+    "software (at least 5 are needed; with fewer, a change is inconclusive). On a shared machine one "
+    "process's timings differ from the next's by 10-20%: confirm a finding with several runs a side "
+    "(devicebench compare A1,A2,... B1,B2,...)."
 )
 
 
@@ -137,11 +146,14 @@ def write_report(results_dir: str | Path, out: str | Path, settings: compare.Set
         latest_path, latest = machine.runs[-1]
         labels = [_run_label(p, r) for p, r in machine.runs]
         matrix = speedup.matrix(latest)
-        found = consecutive_regressions(machine.runs, settings)
+        found, undecided = consecutive_regressions(machine.runs, settings)
+        nothing = "none found" + (f" ({undecided} verdicts inconclusive)" if undecided else "")
+        if len(machine.runs) < 2:
+            nothing = "one run: nothing to compare yet"
         title = f"{machine.description} ({len(machine.runs)} runs, fingerprint {machine.fingerprint})"
         md += [f"## {title}", "", f"Latest run: `{latest_path}`", "", render.speedups(matrix, "markdown"), ""]
         md += ["### Regressions between consecutive runs", "", _CAVEAT, ""]
-        md += [f"- {b} -> {c}: {', '.join(r)}" for b, c, r in found] or ["none"]
+        md += [f"- {b} -> {c}: {', '.join(r)}" for b, c, r in found] or [nothing]
         md.append("")
         body.append(f"<h2>{html.escape(title)}</h2><p>Latest run: <code>{html.escape(str(latest_path))}</code></p>")
         body.append(render.html_table(*render.speedup_cells(matrix)))
@@ -150,7 +162,7 @@ def write_report(results_dir: str | Path, out: str | Path, settings: compare.Set
             items = "".join(f"<li>{html.escape(b)} &rarr; {html.escape(c)}: {html.escape(', '.join(r))}</li>" for b, c, r in found)
             body.append(f"<ul>{items}</ul>")
         else:
-            body.append("<p>none</p>")
+            body.append(f"<p>{html.escape(nothing)}</p>")
         body.append("<h3>Median and IQR per run</h3><div class='grid'>")
         md += ["### Charts", ""]
         for name, points in history(machine.runs).items():

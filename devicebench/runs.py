@@ -7,17 +7,8 @@ and raises :class:`BadRun` with the file and what is wrong, never a bare traceba
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
-
-
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    """(q1, median, q3), inclusive quartiles; one value is all three."""
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, median, q3
 
 
 class BadRun(ValueError):

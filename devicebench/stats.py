@@ -108,15 +108,15 @@ class Shift:
     estimate: float
     low: float
     high: float
-    p_greater: float  # evidence that y - x > +margin
-    p_less: float  # evidence that y - x < -margin
+    p_greater: float  # one-sided evidence that y lies above x
+    p_less: float  # one-sided evidence that y lies below x
     method: str
 
 
-def hodges_lehmann(x: list[float], y: list[float], margin: float = 0.0, confidence: float = 0.95) -> Shift:
+def hodges_lehmann(x: list[float], y: list[float], confidence: float = 0.95) -> Shift:
     """The Hodges-Lehmann shift of ``y`` from ``x`` (the median of all differences y_j - x_i),
-    its distribution-free interval (Moses'), and Mann-Whitney p-values that it exceeds ``+margin``
-    or falls below ``-margin``. Needs at least 2 values a side."""
+    its distribution-free interval (Moses'), and one-sided Mann-Whitney p-values of a shift
+    either way. Needs at least 2 values a side."""
     n, m = len(x), len(y)
     diffs = np.sort((np.asarray(y)[None, :] - np.asarray(x)[:, None]).ravel())
     alpha = 1 - confidence
@@ -127,12 +127,12 @@ def hodges_lehmann(x: list[float], y: list[float], margin: float = 0.0, confiden
         k = max(0, math.floor(n * m / 2 - _z(1 - alpha / 2) * math.sqrt(n * m * (n + m + 1) / 12)))
     k = min(k, (n * m - 1) // 2)
     low, high = (float(diffs[k]), float(diffs[n * m - 1 - k])) if k > 0 else (float(diffs[0]), float(diffs[-1]))
-    p_greater = rank_p_greater(x, y, margin)
-    p_less = rank_p_greater([-v for v in x], [-v for v in y], margin)
+    p_greater = rank_p_greater(x, y)
+    p_less = rank_p_greater([-v for v in x], [-v for v in y])
     return Shift(float(np.median(diffs)), low, high, p_greater, p_less, "Hodges-Lehmann, Mann-Whitney")
 
 
-def t_shift(x: list[float], y: list[float], spread: float, df: int, margin: float = 0.0, confidence: float = 0.95) -> Shift:
+def t_shift(x: list[float], y: list[float], spread: float, df: int, confidence: float = 0.95) -> Shift:
     """The difference of means of ``y`` and ``x`` against a spread known from elsewhere.
 
     ``spread`` is the standard deviation of one value (here: of one run's log median, from
@@ -147,9 +147,9 @@ def t_shift(x: list[float], y: list[float], spread: float, df: int, margin: floa
     se = spread * math.sqrt(1 / len(x) + 1 / len(y))
     half = float(t.ppf(1 - (1 - confidence) / 2, df)) * se
     if se == 0:
-        return Shift(d, d, d, 0.0 if d > margin else 1.0, 0.0 if d < -margin else 1.0, "t over history")
-    p_greater = float(t.sf((d - margin) / se, df))
-    p_less = float(t.cdf((d + margin) / se, df))
+        return Shift(d, d, d, 0.0 if d > 0 else 1.0, 0.0 if d < 0 else 1.0, "t over history")
+    p_greater = float(t.sf(d / se, df))
+    p_less = float(t.cdf(d / se, df))
     return Shift(d, d - half, d + half, p_greater, p_less, "t over history")
 
 

@@ -38,7 +38,7 @@ from typing import Any, Callable
 from .config import Rounds
 from .devices import BenchDevice
 from .progress import Progress
-from .runs import quartiles
+from .stats import quartiles
 
 # Rounds shorter than this are lengthened by calling the step several times per round.
 MIN_ROUND_S = 2e-3

@@ -40,4 +40,4 @@ def test_an_interrupted_run_keeps_what_finished_and_drops_the_interrupted_benchm
     assert cli.main(["show", str(path)]) == 0
     assert "interrupted: the run was stopped early" in capsys.readouterr().out
     assert cli.main(["compare", str(path), str(path)]) == 0
-    assert "warning: the candidate run was interrupted" in capsys.readouterr().out
+    assert "warning: 1 candidate run(s) were interrupted" in capsys.readouterr().out

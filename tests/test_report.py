@@ -146,9 +146,9 @@ def test_report_writes_html_markdown_and_charts(tmp_path, capsys):
     assert len(charts) == n_benchmarks and f"{n_benchmarks} charts, 3 runs, 1 machines" in stdout
     assert index.count("<img") == n_benchmarks and "data:image/png;base64," in index
     assert not re.search(r"(src|href)=['\"]https?:", index)  # opens offline: nothing fetched
-    [line] = [x for x in summary.splitlines() if x.startswith("- 0002_x_20260102_000000.json -> 0003_x_20260103_000000.json: ")]
-    assert "test_matmul[cpu-fp32] (slower)" in line
-    assert "- 0001_x" not in summary  # the unchanged rerun is not a regression
+    # One run against the next with fewer than 5 earlier runs: no spread known, no verdict.
+    assert "- 0002_x" not in summary and "- 0001_x" not in summary
+    assert "none found (" in summary and "verdicts inconclusive)" in summary
     assert "| workload | variant |" in summary and "![test_matmul[cpu-fp32]](charts/" in summary
 
 
