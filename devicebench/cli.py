@@ -141,30 +141,27 @@ def _machine_slug() -> str:
     return machine_info()["fingerprint"]["slug"]
 
 
-def _fraction(low: float, high: float):
-    def parse(text: str) -> float:
+def _number(kind: type, low: float, high: float, inclusive: bool):
+    """An argparse type: a number of ``kind`` between ``low`` and ``high``, with a one-line error otherwise."""
+
+    def parse(text: str):
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not low < value < high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+        if not (low <= value <= high if inclusive else low < value < high):
             raise argparse.ArgumentTypeError(f"{text} is not between {low} and {high}")
         return value
 
     return parse
+
+
+def _fraction(low: float, high: float):
+    return _number(float, low, high, inclusive=False)
 
 
 def _count(low: int, high: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is not between {low} and {high}")
-        return value
-
-    return parse
+    return _number(int, low, high, inclusive=True)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
