@@ -11,8 +11,9 @@ from devicebench.workloads import cnn, pipeline
 
 
 @pytest.mark.parametrize("variant", cnn.VARIANTS)
-def test_cnn(bench, device, variant, image_data, request):
+def test_cnn(bench, device, variant, request):
     bench.skip_if(cnn.unsupported(device, variant))
+    image_data = request.getfixturevalue("image_data")
     size = bench.size.cnn
     workers = cnn.loader_workers(size)
     # The same global batch on every device: each DDP rank takes its share of it.
@@ -94,8 +95,9 @@ def test_cnn(bench, device, variant, image_data, request):
 
 @pytest.mark.parametrize("memory", pipeline.MEMORY)
 @pytest.mark.parametrize("workers", pipeline.WORKERS, ids=lambda w: f"workers{w}")
-def test_data_pipeline(bench, image_data, workers, memory):
+def test_data_pipeline(bench, workers, memory, request):
     bench.skip_if(launch.skip_reason("cpu") or pipeline.unsupported(workers, memory))
+    image_data = request.getfixturevalue("image_data")
     size = bench.size.data_pipeline
     one_pass = pipeline.build(image_data, size, workers, pinned=memory == "pinned")
     bench.info.update(

@@ -63,10 +63,10 @@ def _fail(message: str) -> NoReturn:
 
 def _load(arg: str, results_dir: str = "results") -> tuple[str, dict]:
     """A run from a file or a run id; bad input ends the command with one line and exit 2."""
-    from .runs import BadRun, load_run, resolve
+    from .runs import BadRun, is_file, load_run, resolve
 
     try:
-        path = resolve(arg, results_dir, _machine_slug() if not Path(arg).is_file() else None)
+        path = resolve(arg, results_dir, None if is_file(arg) else _machine_slug())
         return str(path), load_run(path)
     except BadRun as exc:
         _fail(str(exc))
@@ -85,7 +85,7 @@ def _load_side(arg: str, results_dir: str) -> tuple[str, list[dict], list[Path]]
 
     loaded, seen = [], set()
     for part in (p for p in arg.split(",") if p):
-        if Path(part).is_dir():
+        if _is_dir(part):
             files = stored_runs(part)
             if not files:
                 _fail(f"{part}: no stored runs in this folder")
@@ -110,6 +110,13 @@ def _load_side(arg: str, results_dir: str) -> tuple[str, list[dict], list[Path]]
     return label, [run for _, run in loaded], [Path(p).resolve() for p, _ in loaded]
 
 
+def _is_dir(path: str) -> bool:
+    try:
+        return Path(path).is_dir()
+    except OSError:
+        return False
+
+
 def _history(folder: str, like: dict, exclude: list[Path]) -> list[dict]:
     """Stored runs under ``folder`` of the same fingerprint, size and software as ``like``, but
     for the compared ones (by path or content); unreadable files are passed over."""
@@ -118,7 +125,7 @@ def _history(folder: str, like: dict, exclude: list[Path]) -> list[dict]:
     from .compare import history_key
     from .runs import BadRun, load_run, stored_runs
 
-    if not Path(folder).is_dir():
+    if not _is_dir(folder):
         return []
     excluded = {p.resolve() for p in exclude}
     hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in exclude}
@@ -167,21 +174,19 @@ def _count(low: int, high: int):
 def cmd_show(args: argparse.Namespace) -> int:
     from . import runs
 
+    from . import render
+
     _, run = _load(args.run, args.results)
-    print(runs.describe_machine(run))
+    print(render.plain(runs.describe_machine(run)) if args.format == "table" else render.md_text(runs.describe_machine(run)))
     print()
-    print(runs.markdown_table(run))
-    training = runs.training_table(run)
-    if training:
-        print()
-        print(training)
-    if run.get("devicebench", {}).get("interrupted"):
+    print(render.run_tables(run, args.format))
+    if (run.get("devicebench") or {}).get("interrupted"):
         print("\ninterrupted: the run was stopped early (Ctrl-C or a timeout); the benchmarks it had not reached are missing")
-    skipped = Counter(s["reason"] for s in run.get("devicebench", {}).get("skipped", []))
+    skipped = Counter(str(s.get("reason", "")) for s in (run.get("devicebench") or {}).get("skipped", []))
     if skipped:
         print(f"\nskipped ({sum(skipped.values())}):")
         for reason, count in skipped.most_common():
-            print(f"  {count:3d} x {reason}")
+            print(f"  {count:3d} x {render.plain(reason) if args.format == 'table' else render.md_text(reason)}")
     return EXIT_OK
 
 
@@ -194,7 +199,7 @@ def cmd_check_timing(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [
         [
-            c.name,
+            render.Code(c.name),
             runs.format_seconds(c.median_s),
             runs.format_seconds(c.event_median_s),
             f"{c.relative_diff:.1%}",
@@ -215,7 +220,7 @@ def cmd_check_targets(args: argparse.Namespace) -> int:
     from . import render, targets
 
     outcomes = targets.check(_load(args.run, args.results)[1])
-    rows = [[o.target, o.detail, "holds" if o.passed else "FAILS"] for o in outcomes]
+    rows = [[render.Safe(o.target), o.detail, "holds" if o.passed else "FAILS"] for o in outcomes]  # targets: the suite's own words
     print(render.table(["target", "figures", "verdict"], rows, args.format))
     failed = [o.target for o in outcomes if not o.passed]
     if failed:
@@ -269,9 +274,12 @@ def cmd_speedup(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
-    if not Path(args.results_dir).is_dir():
-        _fail(f"{args.results_dir}: no such folder")
-    written = report.write_report(args.results_dir, args.out, compare_settings(args))
+    if not _is_dir(args.results_dir):
+        _fail(f"{args.results_dir[:200]}: no such folder")
+    try:
+        written = report.write_report(args.results_dir, args.out, compare_settings(args))
+    except OSError as exc:
+        _fail(f"--out {args.out}: cannot write the report there ({exc.strerror or exc})")
     if written is None:
         _fail(f"{args.results_dir}: no stored runs")
     for warning in written.warnings:
@@ -325,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     results_help = "where run ids are looked up (default: results)"
     show = sub.add_parser("show", help="one stored run as a table: medians, spread, cold start, throughput")
     show.add_argument("run", help=run_help)
+    show.add_argument("--format", choices=("table", "markdown"), default="table", help="terminal table (default) or Markdown")
     show.set_defaults(func=cmd_show)
     check = sub.add_parser("check-timing", help="check a GPU run's medians against its CUDA-event times")
     check.add_argument("run", help=run_help)

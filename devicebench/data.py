@@ -21,7 +21,9 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +93,10 @@ def _has_idx_files(raw: Path) -> bool:
     return all((raw / f).exists() or (raw / f"{f}.gz").exists() for f in IDX_FILES)
 
 
+class DataError(ValueError):
+    """Image files that cannot be trained on; the message names the file and what is wrong."""
+
+
 def _decompress_into(src: Path, raw: Path) -> None:
     """``src/*.gz`` -> ``raw/*`` (plain IDX), written atomically so a killed run leaves no half file."""
     raw.mkdir(parents=True, exist_ok=True)
@@ -102,30 +108,72 @@ def _decompress_into(src: Path, raw: Path) -> None:
         if not source.exists():
             source = src / name
         partial = target.with_name(f"{name}.{os.getpid()}.partial")  # processes may race to write it
-        if source.suffix == ".gz":
-            with gzip.open(source, "rb") as fin, open(partial, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
-        else:
-            shutil.copyfile(source, partial)
+        try:
+            if source.suffix == ".gz":
+                with gzip.open(source, "rb") as fin, open(partial, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+            else:
+                shutil.copyfile(source, partial)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            partial.unlink(missing_ok=True)
+            raise DataError(f"{source}: not a readable gzip file ({exc or 'it ends early: truncated?'})") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         partial.replace(target)
 
 
-def _load_torchvision(name: str, root: Path) -> ImageData:
-    """Read ``root/<name>/raw`` through torchvision's own dataset class (no download, no checksum)."""
-    from torchvision import datasets
+def _writable(folder: Path) -> Path:
+    """``folder``, created; where it cannot be written, a new temporary folder, with a warning."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+        return folder
+    except OSError as exc:
+        fallback = Path(tempfile.mkdtemp(prefix="devicebench-cache-"))
+        warnings.warn(
+            f"the cache {folder} cannot be written ({exc.strerror or exc}): decompressing into {fallback} "
+            "for this run (set DEVICEBENCH_CACHE to a writable folder to keep it)",
+            DataWarning,
+            stacklevel=3,
+        )
+        return fallback
 
-    raw = root / name / "raw"
-    if any(not (raw / f).exists() for f in IDX_FILES):
-        # Only .gz files: torchvision reads the plain files; decompress beside them.
-        _decompress_into(raw, raw)
+
+def _check(name: str, where: Path, split: str, dataset) -> None:
+    """MNIST-format or a clear error: (N, 28, 28) uint8 images and as many labels, each 0-9."""
+    images, labels = dataset.data, dataset.targets
+    if tuple(images.shape[1:]) != (28, 28):
+        raise DataError(f"{where}: {split} images are {'x'.join(map(str, images.shape[1:]))}, not 28x28: not {name}")
+    if len(labels) != len(images):
+        raise DataError(f"{where}: {len(images)} {split} images but {len(labels)} labels")
+    if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) <= 9):
+        raise DataError(f"{where}: {split} labels outside 0-9 (from {int(labels.min())} to {int(labels.max())})")
+
+
+def _load_torchvision(name: str, src: Path, cache: Path) -> ImageData:
+    """Read the IDX files of ``src`` (a ``<name>/raw`` folder) through torchvision's own dataset
+    class (no download, no checksum). Plain files are read where they are; ``.gz`` ones are
+    decompressed into the cache, never beside the user's files."""
+    from torchvision import datasets
     from torchvision.transforms import ToTensor
 
+    in_layout = src.name == "raw" and src.parent.name == name  # torchvision's root/<name>/raw
+    if in_layout and all((src / f).exists() for f in IDX_FILES):
+        root, raw = src.parent.parent, src
+    else:
+        root = _writable(cache)
+        raw = root / name / "raw"
+        _decompress_into(src, raw)
     cls = getattr(datasets, name)
     try:
         train = cls(str(root), train=True, download=False, transform=ToTensor())
         test = cls(str(root), train=False, download=False, transform=ToTensor())
     except Exception as exc:
-        raise ValueError(f"{raw}: not readable as {name} IDX files ({exc})") from None
+        raise DataError(f"{raw}: not readable as {name} IDX files ({exc})") from None
+    _check(name, raw, "training", train)
+    _check(name, raw, "test", test)
     return ImageData(name, str(raw), train, test)
 
 
@@ -148,26 +196,27 @@ def synthetic(n_train: int = 60_000, n_test: int = 10_000, seed: int = 0) -> Ima
 
 def load(data_root: Path | None = None, download: bool = False, debian_dir: Path = DEBIAN_FASHION_MNIST) -> ImageData:
     """The best data set this machine has, by the order in the module's docstring."""
+    cache = cache_dir()
     if data_root is not None:
         for name in ("MNIST", "FashionMNIST"):
             if _has_idx_files(data_root / name / "raw"):
-                return _load_torchvision(name, data_root)
-    cache = cache_dir()
+                return _load_torchvision(name, data_root / name / "raw", cache)
     if _has_idx_files(cache / "MNIST" / "raw"):
-        return _load_torchvision("MNIST", cache)
+        return _load_torchvision("MNIST", cache / "MNIST" / "raw", cache)
     if download:
         from torchvision import datasets
 
         try:
-            datasets.MNIST(str(cache), train=True, download=True)
-            datasets.MNIST(str(cache), train=False, download=True)
-            return _load_torchvision("MNIST", cache)
+            root = _writable(cache)
+            datasets.MNIST(str(root), train=True, download=True)
+            datasets.MNIST(str(root), train=False, download=True)
+            return _load_torchvision("MNIST", root / "MNIST" / "raw", root)
         except Exception as exc:  # no network is an expected state, not a crash
             warnings.warn(f"could not download MNIST ({exc}); trying the other sources", DataWarning, stacklevel=2)
-    if _has_idx_files(debian_dir):
-        _decompress_into(debian_dir, cache / "FashionMNIST" / "raw")
     if _has_idx_files(cache / "FashionMNIST" / "raw"):
-        return _load_torchvision("FashionMNIST", cache)
+        return _load_torchvision("FashionMNIST", cache / "FashionMNIST" / "raw", cache)
+    if _has_idx_files(debian_dir):
+        return _load_torchvision("FashionMNIST", debian_dir, cache)
     warnings.warn(
         "no MNIST or Fashion-MNIST found (give --data-root, or install Debian's dataset-fashion-mnist): "
         "training on a synthetic set of the same shape",

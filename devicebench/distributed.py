@@ -166,9 +166,22 @@ class DistributedEpochs:
                     raise RankFailed(f"rank {missing[0]} did not answer '{kind}' within {self.timeout_s:.0f} s") from None
                 continue
             if got == "error":
-                raise RankFailed(f"rank {rank}: {payload}")
+                # A rank that died takes its peers' collectives down with it: they report
+                # "connection reset" first. Name the one that died first, then the error.
+                dead = self._dead(wait_s=3.0)
+                first = ", ".join(f"rank {r} died (exit code {code})" for r, code in dead)
+                raise RankFailed(f"{first}; then rank {rank}: {payload}" if dead else f"rank {rank}: {payload}")
             answers[rank] = payload
         return [answers[r] for r in range(self.world_size)]
+
+    def _dead(self, wait_s: float) -> list[tuple[int, int]]:
+        """Ranks that exited with an error, waiting up to ``wait_s`` for a dying one to be reaped."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            dead = [(r, p.exitcode) for r, p in enumerate(self.processes) if p.exitcode not in (None, 0)]
+            if dead or time.monotonic() > deadline:
+                return dead
+            time.sleep(0.1)
 
     def _all(self, command: str) -> list:
         for commands in self.commands:

@@ -26,13 +26,18 @@ def _device_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# The longest --bench-dist-timeout: a week. torch.distributed turns the timeout into
+# milliseconds, and inf or 1e308 of them overflows only when the first rank starts.
+MAX_DIST_TIMEOUT_S = 7 * 24 * 3600.0
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    if not 0 < value <= MAX_DIST_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and {MAX_DIST_TIMEOUT_S:.0f} (a week)")
     return value
 
 
@@ -112,7 +117,15 @@ def configure(config: pytest.Config) -> None:
     if not (timing_off or smoke or option.benchmark_save or option.benchmark_autosave or option.benchmark_json):
         # The name --benchmark-autosave would give: commit id, time, "uncommitted-changes" if dirty.
         option.benchmark_autosave = get_tag(getattr(option, "benchmark_project_name", None))
-    # Raw round times let a later comparison run a rank test instead of trusting two medians.
+    # Raw round times keep each run's median, its interval and its spread recomputable.
     option.benchmark_save_data = True
     if launch.is_secondary_rank():  # under torchrun only rank 0 stores the run
         option.benchmark_autosave = option.benchmark_save = option.benchmark_json = None
+    # Where the run will go must take it before the first benchmark, not after the last.
+    if option.benchmark_save or option.benchmark_autosave:
+        folder = results.storage_folder(option.benchmark_storage)
+        if folder is not None:
+            results.check_writable(folder, "--benchmark-storage")
+    if option.benchmark_json:
+        results.check_writable(Path(option.benchmark_json).parent, "--benchmark-json")
+    results.catch_terminate(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from dataclasses import asdict
 
 from .compare import Comparison
@@ -13,13 +14,51 @@ from .speedup import Row as SpeedupRow
 
 FORMATS = ("table", "markdown", "json")
 
+# Text read from a run file (names, CPU models, skip reasons, errors) is untrusted: it reaches
+# terminals, Markdown job summaries and HTML. One line each, and nothing in it may become
+# markup: no line breaks (a forged "no regression" line), HTML, links, images or table cells.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MARKDOWN = re.compile(r"([\\`\[\]!|])")
+
+
+class Code(str):
+    """A cell shown as code (a benchmark name): a code span in Markdown, where nothing is markup."""
+
+
+class Safe(str):
+    """A cell made here from numbers (seconds, ratios, p-values): nothing to escape."""
+
+
+def plain(text: object) -> str:
+    """One line of text: control characters, line breaks among them, become spaces."""
+    return _CONTROL.sub(" ", str(text))
+
+
+def md_text(text: object) -> str:
+    """Text as Markdown shows it literally: HTML escaped, link, image, code and cell syntax escaped."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(plain(text), quote=False))
+
+
+def md_code(text: object) -> str:
+    """A code span that no text can leave: no backticks or line breaks inside; ``|`` escaped for tables."""
+    return "`" + plain(text).replace("`", "'").replace("|", "\\|") + "`"
+
+
+def _md_cell(cell: str) -> str:
+    if isinstance(cell, Code):
+        return md_code(cell)
+    if isinstance(cell, Safe):
+        return str(cell)
+    return md_text(cell)
+
 
 def table(headers: list[str], rows: list[list[str]], fmt: str) -> str:
-    """Columns aligned for a terminal (``table``) or a GitHub pipe table (``markdown``)."""
+    """Columns aligned for a terminal (``table``) or a GitHub pipe table (``markdown``), every cell escaped."""
     if fmt == "markdown":
         out = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
-        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+        out += ["| " + " | ".join(_md_cell(cell) for cell in row) + " |" for row in rows]
         return "\n".join(out)
+    rows = [[plain(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
@@ -88,29 +127,30 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
             indent=2,
         )
     md = fmt == "markdown"
-    out = [f"{'## ' if md else ''}devicebench compare: {baseline} -> {candidate}", ""]
+    t = md_text if md else plain  # everything from a run file, outside the tables
+    out = [f"{'## ' if md else ''}devicebench compare: {t(baseline)} -> {t(candidate)}", ""]
     if result.software_changes:
-        out.append("What changed between the runs: " + ", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes))
+        out.append("What changed between the runs: " + t(", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes)))
         if result.environment_changed:
             out.append("The environment changed: what is slower or worse below is not counted as the change's regression.")
         out.append("")
     for move in result.machine:
         if move.moved:
-            out += [_machine_line(move), ""]
+            out += [t(_machine_line(move)), ""]
     if result.hardware_diff:
-        out.append("Different hardware (compared anyway): " + ", ".join(f"{k} {b} -> {c}" for k, b, c in result.hardware_diff))
+        out.append("Different hardware (compared anyway): " + t(", ".join(f"{k} {b} -> {c}" for k, b, c in result.hardware_diff)))
         out.append("")
     for warning in result.warnings:
-        out += [f"warning: {warning}", ""]
+        out += [f"warning: {t(warning)}", ""]
     history = f" + {result.history_runs} stored" if result.history_runs else ""
     rows = [
         [
-            f"`{v.name}`" if md else v.name,
-            format_seconds(v.baseline_s),
-            format_seconds(v.candidate_s),
-            _interval(v),
-            f"{v.p_adjusted:.2g}" if v.p_adjusted is not None else "",
-            f"{len(v.baseline_runs)}/{len(v.candidate_runs)}{history if v.method.startswith('t ') else ''}" if v.baseline_runs else "",
+            Code(v.name),
+            Safe(format_seconds(v.baseline_s)),
+            Safe(format_seconds(v.candidate_s)),
+            Safe(_interval(v)),
+            Safe(f"{v.p_adjusted:.2g}" if v.p_adjusted is not None else ""),
+            Safe(f"{len(v.baseline_runs)}/{len(v.candidate_runs)}{history if v.method.startswith('t ') else ''}" if v.baseline_runs else ""),
             _verdict(v, result.environment_changed),
         ]
         for v in result.verdicts
@@ -118,23 +158,23 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
     out.append(table(["benchmark", "baseline", "candidate", "ratio [95% interval]", "p (Holm)", "runs", "verdict"], rows, fmt))
     if result.quality:
         out += ["", f"{'### ' if md else ''}What the benchmarks learned and used"]
-        qrows = [[q.name, q.metric, f"{q.baseline:.4g}", f"{q.candidate:.4g}", q.note] for q in result.quality]
+        qrows = [[Code(q.name), q.metric, Safe(f"{q.baseline:.4g}"), Safe(f"{q.candidate:.4g}"), q.note] for q in result.quality]
         out.append(table(["benchmark", "metric", "baseline", "candidate", "regression"], qrows, fmt))
     if result.quality_not_comparable:
         out += ["", f"{'### ' if md else ''}Accuracy, loss and memory not compared (not like for like)"]
-        out.append(table(["benchmark", "why"], [[n, r] for n, r in result.quality_not_comparable], fmt))
+        out.append(table(["benchmark", "why"], [[Code(n), r] for n, r in result.quality_not_comparable], fmt))
     notes = [f"{v.name}: {v.note}" for v in result.verdicts if v.status == "inconclusive" and v.note and not v.reference]
     bullet = "- " if md else ""
-    out += ["", f"{bullet}procedure: {result.procedure}", *(f"{bullet}inconclusive: {n}" for n in notes)]
-    regressions = result.regressions
+    out += ["", f"{bullet}procedure: {result.procedure}", *(f"{bullet}inconclusive: {t(n)}" for n in notes)]
+    worse = [(v.name, v.status) for v in result.verdicts if v.is_regression] + [(q.name, q.metric) for q in result.quality]
+    listing = ", ".join(f"{md_code(name) if md else plain(name)} ({what})" for name, what in worse)
     undecided = f"; {len(result.inconclusive)} inconclusive" if result.inconclusive else ""
     if result.environment_regressions:
-        changed = ", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes)
-        worse = result.environment_regressions
-        out += ["", f"not comparable: the environment changed ({changed}); {len(worse)} result(s) slower or worse: {', '.join(worse)}"]
+        changed = t(", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes))
+        out += ["", f"not comparable: the environment changed ({changed}); {len(worse)} result(s) slower or worse: {listing}"]
         out.append("(--allow-env-change counts them as regressions)")
     else:
-        out += ["", (f"{len(regressions)} regression(s): {', '.join(regressions)}" if regressions else "no regression") + undecided]
+        out += ["", (f"{len(worse)} regression(s): {listing}" if worse else "no regression") + undecided]
     return "\n".join(out)
 
 
@@ -183,3 +223,20 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
         "efficiency vs ceiling", "DP/DDP: median, scaling; notes",
     ]  # fmt: skip
     return headers, body
+
+
+def run_tables(run: dict, fmt: str) -> str:
+    """One run as ``devicebench show`` prints it: every benchmark, then where the CNN's time goes."""
+    from .runs import rows, training_rows
+
+    body = [
+        [Code(r.name), Safe(format_seconds(r.median_s)), Safe(format_seconds(r.iqr_s)), Safe(str(r.rounds)), Safe(format_seconds(r.cold_start_s)), r.throughput]
+        for r in rows(run)
+    ]
+    out = table(["benchmark", "median", "IQR", "rounds", "cold start", "throughput"], body, fmt)
+    training = training_rows(run)
+    if training:
+        head = ["benchmark", "data", "epoch", "waiting for data", "in the step", "first batch", "val accuracy", "time to accuracy"]
+        cells = [[Code(r[0]), r[1], *map(Safe, r[2:7]), r[7]] for r in training]
+        out += "\n\n" + table(head, cells, fmt)
+    return out

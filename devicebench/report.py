@@ -11,6 +11,7 @@ of benchmarks stay readable.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import re
 from collections import defaultdict
@@ -48,8 +49,8 @@ def collect(results_dir: str | Path) -> tuple[list[Machine], list[str]]:
         except BadRun as exc:
             warnings.append(f"skipped {exc}")
             continue
-        fp = run.get("machine_info", {}).get("devicebench", {}).get("fingerprint", {}).get("id", "unknown")
-        size = run.get("devicebench", {}).get("bench_size")
+        fp = str((((run.get("machine_info") or {}).get("devicebench") or {}).get("fingerprint") or {}).get("id", "unknown"))
+        size = (run.get("devicebench") or {}).get("bench_size")
         # Smoke and seed timings of one machine are different workloads: separate histories.
         key = f"{fp}-{size}" if size and size != "seed" else fp
         description = describe_machine(run).split("; run of")[0] + (f", {size} size" if size and size != "seed" else "")
@@ -89,6 +90,16 @@ def consecutive_regressions(runs: list[tuple[Path, dict]], settings: compare.Set
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def chart_path(charts_dir: Path, machine: str, name: str) -> Path:
+    """A chart's file: readable, short, distinct for every (machine, benchmark), and inside ``charts_dir``
+    whatever the run file says its fingerprint or names are (``../../x``, 300 characters, slugs that collide)."""
+    digest = hashlib.sha256(f"{machine}\0{name}".encode()).hexdigest()[:10]
+    path = charts_dir / f"{_slug(machine)[:24]}-{_slug(name)[:60]}-{digest}.png"
+    if path.resolve().parent != charts_dir.resolve():
+        raise ValueError(f"chart name outside {charts_dir}: {path}")
+    return path
 
 
 def draw_chart(name: str, points: list[tuple[int, float, float, float]], labels: list[str], path: Path) -> None:
@@ -151,9 +162,9 @@ def write_report(results_dir: str | Path, out: str | Path, settings: compare.Set
         if len(machine.runs) < 2:
             nothing = "one run: nothing to compare yet"
         title = f"{machine.description} ({len(machine.runs)} runs, fingerprint {machine.fingerprint})"
-        md += [f"## {title}", "", f"Latest run: `{latest_path}`", "", render.speedups(matrix, "markdown"), ""]
+        md += [f"## {render.md_text(title)}", "", f"Latest run: {render.md_code(latest_path)}", "", render.speedups(matrix, "markdown"), ""]
         md += ["### Regressions between consecutive runs", "", _CAVEAT, ""]
-        md += [f"- {b} -> {c}: {', '.join(r)}" for b, c, r in found] or [nothing]
+        md += [render.md_text(f"- {b} -> {c}: {', '.join(r)}") for b, c, r in found] or [nothing]
         md.append("")
         body.append(f"<h2>{html.escape(title)}</h2><p>Latest run: <code>{html.escape(str(latest_path))}</code></p>")
         body.append(render.html_table(*render.speedup_cells(matrix)))
@@ -166,12 +177,12 @@ def write_report(results_dir: str | Path, out: str | Path, settings: compare.Set
         body.append("<h3>Median and IQR per run</h3><div class='grid'>")
         md += ["### Charts", ""]
         for name, points in history(machine.runs).items():
-            chart = charts_dir / f"{machine.fingerprint}-{_slug(name)}.png"
+            chart = chart_path(charts_dir, machine.fingerprint, name)
             draw_chart(name, points, labels, chart)
             n_charts += 1
             encoded = base64.b64encode(chart.read_bytes()).decode()
             body.append(f"<img alt='{html.escape(name)}' src='data:image/png;base64,{encoded}'>")
-            md.append(f"![{name}](charts/{chart.name})")
+            md.append(f"![{render.md_text(name)}](charts/{chart.name})")
         body.append("</div>")
         md.append("")
     index, summary = out / "index.html", out / "summary.md"

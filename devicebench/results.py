@@ -10,10 +10,19 @@ CUDA" or "out of memory" from "removed".
 
 from __future__ import annotations
 
+import functools
+import os
+import re
+import signal
+import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from pytest_benchmark.storage.file import FileStorage
+from pytest_benchmark.utils import safe_dumps
 
 RUN_FORMAT_VERSION = 1
 
@@ -30,7 +39,8 @@ class RunRecord:
         """Keep the skip or failure of a benchmark's call (or of its setup, where skips happen)."""
         if report.skipped:
             self.skipped.append({"fullname": report.nodeid, "name": _name(report.nodeid), "reason": skip_reason(report)})
-        elif report.failed and report.when == "call":
+        elif report.failed and all(f["fullname"] != report.nodeid for f in self.failed):
+            # In its call, or in setting it up (a fixture's error) or down: a failure either way.
             self.failed.append({"fullname": report.nodeid, "name": _name(report.nodeid), "error": _first_line(report)})
 
     def as_json(self) -> dict:
@@ -74,11 +84,139 @@ def is_bench_path(arg: str, benches_dir: Path) -> bool:
     return path == benches_dir or benches_dir in path.parents
 
 
+def next_run_number(folder: Path) -> int:
+    """One past the highest ``NNNN_`` number in ``folder`` (1 in an empty one)."""
+    numbers = [int(m.group(1)) for p in folder.glob("*.json") if (m := re.match(r"([0-9]{4,})_", p.name))]
+    return max(numbers, default=0) + 1
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_new_run(folder: Path, suffix: str, data: bytes) -> Path:
+    """Store ``data`` as ``folder/NNNN_<suffix>.json`` with the next free number, atomically.
+
+    The bytes go to a hidden temporary file in the same folder, are flushed to disk, and only
+    then take their name: a kill or a full disk leaves no ``NNNN_`` file, or a whole one.
+    The number is claimed first (:func:`_claim`), and checked free under the claim, so runs
+    saving into one folder at once never share a number.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{suffix[:100]}.{os.getpid()}.partial"
+    try:
+        with open(partial, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        for _ in range(100_000):
+            number = next_run_number(folder)
+            claim = _claim(folder, number)
+            if claim is None:
+                time.sleep(0.01)  # another run is saving this number right now
+                continue
+            try:
+                if any(folder.glob(f"{number:04d}_*.json")):  # saved between our look and our claim
+                    continue
+                target = folder / f"{number:04d}_{suffix}.json"
+                try:
+                    os.link(partial, target)
+                except FileExistsError:
+                    continue
+                except OSError:  # a file system without hard links: the claim holds the number
+                    os.replace(partial, target)
+                break
+            finally:
+                claim.unlink(missing_ok=True)
+        else:
+            raise OSError(f"no free run number in {folder}")
+    finally:
+        partial.unlink(missing_ok=True)
+    _fsync_folder(folder)
+    return target
+
+
+# A claim left by a run killed while saving does not block its number for longer than this.
+STALE_CLAIM_S = 60.0
+
+
+def _claim(folder: Path, number: int) -> Path | None:
+    """Hold ``number`` in ``folder`` while saving under it (a file made with O_EXCL); None if another run holds it."""
+    claim = folder / f".{number:04d}.claim"
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return claim
+    except FileExistsError:
+        try:
+            if time.time() - claim.stat().st_mtime > STALE_CLAIM_S:
+                claim.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return None
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (``--benchmark-json``, which may overwrite on purpose)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    _fsync_folder(path.parent)
+
+
+def fallback_copy(data: bytes, name: str) -> Path:
+    """Where a run goes when its storage cannot take it: a new file in the temporary folder."""
+    fd, path = tempfile.mkstemp(prefix="devicebench-unsaved-", suffix=f"-{name[:60]}.json")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise pytest.UsageError unless ``folder`` can be created and written into: found before the first benchmark, not after the last."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".devicebench-probe-"):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(f"{what} {folder}: cannot write there ({exc.strerror or exc}); no benchmark was run") from None
+
+
+def storage_folder(storage: str) -> Path | None:
+    """The folder of a ``--benchmark-storage`` value (``file://PATH`` or a plain path); None for other schemes."""
+    if storage.startswith("file://"):
+        return Path(storage[len("file://") :])
+    if "://" in storage:
+        return None
+    return Path(storage)
+
+
 class RunRecorder:
-    """A pytest plugin that keeps a run's skips and failures and writes them into its JSON."""
+    """A pytest plugin that keeps a run's skips and failures and writes them into its JSON.
+
+    It also makes pytest-benchmark's saving safe: an atomic write under a claimed number
+    (:func:`write_new_run`), and, when the storage cannot take the run, a copy in the
+    temporary folder, a warning naming it, and exit status 1, with the results table
+    printed all the same.
+    """
 
     def __init__(self, size: str, devices: tuple[str, ...]):
         self.record = RunRecord(size=size, devices=devices)
+        self.unsaved: list[str] = []  # what could not be stored where asked, and where it went
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.record.add_report(report)
@@ -88,3 +226,59 @@ class RunRecorder:
 
     def pytest_benchmark_update_json(self, config, benchmarks, output_json: dict) -> None:
         output_json["devicebench"] = self.record.as_json()
+
+    def pytest_sessionstart(self, session) -> None:
+        bench_session = getattr(session.config, "_benchmarksession", None)
+        if bench_session is None:
+            return
+        storage = bench_session.storage
+        if isinstance(storage, FileStorage):
+            storage.save = functools.partial(self._save, storage)
+        bench_session.save_json = functools.partial(self._save_json, bench_session)
+
+    def _save(self, storage: FileStorage, output_json: dict, save: str) -> None:
+        data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
+        folder = storage.get("run.json").parent
+        try:
+            path = write_new_run(folder, save, data)
+        except OSError as exc:
+            self._could_not(storage.logger, f"{folder}", exc, data, save)
+            return
+        storage.logger.info(f"Saved benchmark data in: {path}")
+
+    def _save_json(self, bench_session, output_json: dict) -> None:
+        data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
+        try:
+            replace_file(Path(bench_session.json), data)
+        except OSError as exc:
+            self._could_not(bench_session.logger, str(bench_session.json), exc, data, Path(bench_session.json).stem)
+            return
+        bench_session.logger.info(f"Wrote benchmark data in: {bench_session.json}", purple=True)
+
+    def _could_not(self, logger, where: str, exc: OSError, data: bytes, name: str) -> None:
+        reason = exc.strerror or str(exc)
+        try:
+            copy = fallback_copy(data, name)
+            message = f"devicebench: the run could not be saved in {where} ({reason}); a copy is at {copy}"
+        except OSError as again:
+            message = f"devicebench: the run could not be saved in {where} ({reason}), nor in the temporary folder ({again.strerror or again})"
+        self.unsaved.append(message)
+        logger.warning(message)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session) -> None:
+        if self.unsaved and session.exitstatus == 0:
+            session.exitstatus = 1  # the results are not where they were asked for
+
+
+def terminate_as_interrupt(signum, frame) -> None:
+    """SIGTERM (``timeout``, ``docker stop``, Slurm, CI cancellation) ends a run as Ctrl-C does:
+    pytest-benchmark stores what finished, and the run says it was interrupted."""
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+def catch_terminate(config: pytest.Config) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))

@@ -45,20 +45,36 @@ class Run:
         return json.loads(files[-1].read_text())
 
 
-def run_pytest(*args: str, storage: Path, cwd: Path = ROOT, timeout: float = 300) -> Run:
-    """``python -m pytest ARGS`` in a fresh process, outside any xdist worker, storing under ``storage``."""
+def subprocess_pytest(*args: str, storage: Path, env_extra: dict | None = None) -> tuple[list[str], dict]:
+    """``python -m pytest ARGS`` and its environment: outside any xdist worker, storing under ``storage``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_ADDOPTS"))}
     env.pop("PYTEST_CURRENT_TEST", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     # Decompressed data sets go to a cache of the test's own, not the user's.
     env["DEVICEBENCH_CACHE"] = str(storage.parent / f"{storage.name}-cache")
+    env.update(env_extra or {})
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}", *args]
+    return cmd, env
+
+
+def run_pytest(*args: str, storage: Path, cwd: Path = ROOT, timeout: float = 300, env_extra: dict | None = None) -> Run:
+    """``python -m pytest ARGS`` in a fresh process, outside any xdist worker, storing under ``storage``."""
+    cmd, env = subprocess_pytest(*args, storage=storage, env_extra=env_extra)
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     return Run(proc.returncode, proc.stdout, proc.stderr, storage)
 
 
-def run_benches(*args: str, storage: Path) -> Run:
-    return run_pytest(str(BENCHES), "--benchmark-only", "--bench-size=smoke", "--benchmark-autosave", *args, storage=storage)
+def run_benches(*args: str, storage: Path, env_extra: dict | None = None) -> Run:
+    return run_pytest(str(BENCHES), "--benchmark-only", "--bench-size=smoke", "--benchmark-autosave", *args, storage=storage, env_extra=env_extra)
+
+
+def start_benches(*args: str, storage: Path, env_extra: dict | None = None) -> subprocess.Popen:
+    """The smoke benchmarks in a process of their own, for a test to signal while they run (-v: one line each)."""
+    cmd, env = subprocess_pytest(
+        str(BENCHES), "--benchmark-only", "--bench-size=smoke", "--benchmark-autosave", "-v", *args, storage=storage, env_extra=env_extra
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.fixture(scope="session")

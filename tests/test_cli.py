@@ -35,10 +35,18 @@ def test_show_prints_a_stored_run_with_its_machine(smoke_run, capsys):
     [path] = smoke_run.run_files()
     assert cli.main(["show", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "| `test_matmul[cpu-fp32]` |" in out and "tflops" in out and "steps_per_s" in out
-    assert "| benchmark | data | epoch | waiting for data | in the step |" in out
-    assert out.count("| `test_cnn[cpu-") == 4  # in both tables: the timings, then where the time goes
+    lines = out.splitlines()
+    # An aligned terminal table by default: every row's columns start where the header's do.
+    header = next(i for i, line in enumerate(lines) if line.startswith("benchmark ") and "median" in line)
+    assert set(lines[header + 1]) <= {"-", " "}
+    matmul = next(line for line in lines if line.startswith("test_matmul[cpu-fp32] "))
+    assert matmul.index(matmul.split()[1]) == lines[header].index("median")
+    assert "tflops" in out and "steps_per_s" in out
+    assert sum(1 for line in lines if line.startswith("test_cnn[cpu-")) == 4  # timings, then where the time goes
     assert f"torch {torch.__version__}" in out
+    assert cli.main(["show", str(path), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| `test_matmul[cpu-fp32]` |" in out and "| benchmark | data | epoch | waiting for data | in the step |" in out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the smoke run of a CUDA machine has CUDA-event times")

@@ -104,3 +104,67 @@ def test_a_corrupt_file_is_a_clear_error(tmp_path):
     (raw / "train-images-idx3-ubyte").write_bytes(b"not an idx file")
     with pytest.raises(ValueError, match="not readable as MNIST IDX files"):
         data.load(tmp_path / "root", debian_dir=tmp_path / "none")
+
+
+def test_gz_files_in_the_data_root_are_decompressed_into_the_cache_not_beside_them(tmp_path, cache):
+    root = tmp_path / "root"
+    write_idx(root / "MNIST" / "raw", compress=True)
+    before = sorted(p.name for p in (root / "MNIST" / "raw").iterdir())
+    images = data.load(root, debian_dir=tmp_path / "none")
+    assert images.name == "MNIST" and images.source == str(cache / "MNIST" / "raw")
+    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == before  # the user's folder untouched
+
+
+def test_an_unwritable_cache_falls_back_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEVICEBENCH_CACHE", str(tmp_path / "a-file" / "cache"))
+    (tmp_path / "a-file").write_text("a file, not a folder: no cache under it")
+    debian = tmp_path / "debian"
+    write_idx(debian, compress=True)
+    with pytest.warns(data.DataWarning, match="cannot be written"):
+        images = data.load(None, debian_dir=debian)
+    assert images.name == "FashionMNIST" and len(images.train_labels) == N_TRAIN
+
+
+def test_a_truncated_gz_is_one_clear_error_and_leaves_nothing_behind(tmp_path, cache):
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    write_idx(raw, compress=True)
+    whole = (raw / "train-images-idx3-ubyte.gz").read_bytes()
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(data.DataError, match=r"train-images-idx3-ubyte.gz: not a readable gzip file") as error:
+        data.load(tmp_path / "root", debian_dir=tmp_path / "none")
+    assert "\n" not in str(error.value)
+    assert not list(cache.rglob("*.partial"))
+
+
+def _idx_with(raw, images=None, labels=None):
+    write_idx(raw, compress=False)
+    if images is not None:
+        (raw / "train-images-idx3-ubyte").write_bytes(idx_images(images))
+    if labels is not None:
+        (raw / "train-labels-idx1-ubyte").write_bytes(idx_labels(labels))
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "message"),
+    [
+        (torch.zeros(N_TRAIN, 32, 32, dtype=torch.uint8), None, "training images are 32x32, not 28x28"),
+        (None, torch.arange(N_TRAIN - 2) % 10, f"{N_TRAIN} training images but {N_TRAIN - 2} labels"),
+        (None, torch.arange(N_TRAIN) % 12, "training labels outside 0-9"),
+    ],
+    ids=["32x32", "fewer labels", "label 11"],
+)
+def test_data_that_is_not_mnist_shaped_is_refused_on_load(tmp_path, images, labels, message):
+    _idx_with(tmp_path / "root" / "MNIST" / "raw", images, labels)
+    with pytest.raises(data.DataError, match=message):
+        data.load(tmp_path / "root", debian_dir=tmp_path / "none")
+
+
+def test_bad_data_fails_the_image_benchmarks_in_one_line_and_skips_the_rest(tmp_path):
+    from .conftest import run_benches
+
+    root = tmp_path / "root"
+    _idx_with(root / "MNIST" / "raw", labels=torch.arange(N_TRAIN) % 12)
+    run = run_benches("-k", "test_cnn and cpu and not ddp", f"--data-root={root}", "-rs", storage=tmp_path / "storage")
+    assert run.ret == 1, run.output
+    assert "training labels outside 0-9" in run.stdout and "Traceback" not in run.stdout
+    assert "bf16 is a GPU variant" in run.stdout  # the variants that do not apply are still skipped, not errors

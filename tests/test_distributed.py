@@ -26,7 +26,7 @@ def test_a_rank_that_fails_is_named_and_every_process_ends(tmp_path, monkeypatch
             started.extend(self.processes)
 
     monkeypatch.setattr(distributed.DistributedEpochs, "__init__", keep_processes)
-    with pytest.raises(distributed.RankFailed, match=r"rank [01]: ValueError: .*not readable as MNIST IDX files"):
+    with pytest.raises(distributed.RankFailed, match=r"rank [01]: DataError: .*not readable as MNIST IDX files"):
         distributed.DistributedEpochs(devices.open_device("ddp:cpu"), "resident", config.SMOKE.cnn, tmp_path / "root", timeout_s=120)
     assert len(started) == 2 and not any(p.is_alive() for p in started)
 
@@ -48,6 +48,20 @@ def test_a_rank_may_start_dataloader_workers(tmp_path, monkeypatch):
         assert ranks.loader_start_method == multiprocessing.get_start_method()  # not "spawn", inherited from the rank
         loss = ranks.epoch()
         assert loss == loss and [r.samples for r in ranks.epochs[-1]] == ranks.samples_per_rank
+    finally:
+        ranks.close()
+    assert not any(p.is_alive() for p in ranks.processes)
+
+
+def test_the_rank_that_died_is_named_first(tmp_path, monkeypatch):
+    """Killed mid-job, rank 1 takes rank 0's collective down: the report names rank 1 and its exit code."""
+    monkeypatch.setenv("DEVICEBENCH_CACHE", str(tmp_path / "cache"))
+    write_idx(tmp_path / "root" / "MNIST" / "raw", compress=False)
+    ranks = distributed.DistributedEpochs(devices.open_device("ddp:cpu"), "resident", config.SMOKE.cnn, tmp_path / "root", timeout_s=120)
+    try:
+        ranks.processes[1].kill()
+        with pytest.raises(distributed.RankFailed, match=r"^rank 1 died \(exit code -9\)"):
+            ranks.epoch()
     finally:
         ranks.close()
     assert not any(p.is_alive() for p in ranks.processes)

@@ -15,8 +15,10 @@ USAGE_ERROR = 4
         ("--bench-devices=,", ["no device given", "valid devices: cpu, cuda:0, dp, ddp:cpu, ddp:cuda"]),
         ("--data-root=/no/such/folder", ["'/no/such/folder' is not a directory"]),
         ("--bench-devices=dp:0", ["unknown device 'dp:0'", "dp:K, ddp:cuda:K"]),
-        ("--bench-dist-timeout=0", ["'0' is not a positive number of seconds"]),
-        ("--bench-dist-timeout=soon", ["'soon' is not a positive number of seconds"]),
+        ("--bench-dist-timeout=0", ["'0' is not a number of seconds between 0 and 604800 (a week)"]),
+        ("--bench-dist-timeout=soon", ["'soon' is not a number of seconds between 0 and 604800"]),
+        ("--bench-dist-timeout=inf", ["'inf' is not a number of seconds between 0 and 604800"]),
+        ("--bench-dist-timeout=1e308", ["'1e308' is not a number of seconds between 0 and 604800"]),
     ],
 )
 def test_bad_option_is_a_usage_error(tmp_path, option, expected):

@@ -149,7 +149,7 @@ def test_report_writes_html_markdown_and_charts(tmp_path, capsys):
     # One run against the next with fewer than 5 earlier runs: no spread known, no verdict.
     assert "- 0002_x" not in summary and "- 0001_x" not in summary
     assert "none found (" in summary and "verdicts inconclusive)" in summary
-    assert "| workload | variant |" in summary and "![test_matmul[cpu-fp32]](charts/" in summary
+    assert "| workload | variant |" in summary and "![test_matmul\\[cpu-fp32\\]](charts/" in summary
 
 
 def test_report_without_runs_is_bad_input(tmp_path, capsys):

@@ -73,7 +73,7 @@ def test_the_gate_passes_unchanged_runs_and_writes_its_summary(tmp_path):
 def test_the_gate_fails_slowed_runs(tmp_path):
     proc, out = gate(tmp_path, "A", "S")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "1 regression(s): test_matmul[cpu-fp32] (slower)" in (out / "compare.md").read_text()
+    assert "1 regression(s): `test_matmul[cpu-fp32]` (slower)" in (out / "compare.md").read_text()
     assert len(list((out / "report" / "charts").glob("*.png"))) == 3
 
 
