@@ -2,15 +2,9 @@
 
 import pytest
 
-from devicebench import precision
 from devicebench.workloads import transfer
 
 
-@pytest.mark.parametrize("variant", transfer.VARIANTS)
-def test_transfer(bench, device, variant):
-    bench.skip_if(transfer.unsupported(device, variant))
-    nbytes = bench.size.transfer.nbytes
-    bench.info.update(workload="transfer", variant=variant, nbytes=nbytes)
-    with precision.settings(precision.STRICT_FP32):
-        bench.run(device, transfer.build(device, variant, nbytes))
-    bench.throughput("gbps", nbytes / 1e9)
+@pytest.mark.parametrize("variant", transfer.WORKLOAD.variant_names)
+def test_transfer(bench, device, variant, workload_context):
+    bench.measure(transfer.WORKLOAD, device, variant, workload_context)

@@ -1,9 +1,17 @@
-"""The ``bench`` fixture's object: what a benchmark in ``benches/`` uses to run and record itself.
+"""The ``bench`` fixture's object: what a benchmark uses to run and record itself.
 
-A benchmark fills :attr:`Bench.info` (workload, variant, sizes), and inside
-``precision.settings(...)`` builds its step with a workload module and calls
-:meth:`Bench.run`; then it names its throughput with :meth:`Bench.throughput`. Timing, the
-record of the settings in force, device context and cold start are handled here and in
+For your own model (see README, "Your own models"):
+
+    def test_my_model(bench, device):
+        model = device.wrap(MyModel())          # on the device; DataParallel on ``dp``
+        x = torch.randn(64, 128, device=device.torch_device)
+        bench.run(device, lambda: model(x))     # synchronized, warmed up, repeated, stored
+        bench.throughput("samples_per_s", 64)
+
+The suite's own benchmarks declare their workloads (:mod:`devicebench.workloads`) and call
+:meth:`Bench.measure`, which skips what does not apply, sets the variant's numeric
+settings, builds and times the step, records its throughput and checks what it learned.
+Timing, the record of the settings in force and the cold start are handled here and in
 :mod:`devicebench.timing`, the same way for every benchmark.
 """
 
@@ -13,11 +21,14 @@ from typing import Any, Callable
 
 import pytest
 
+from . import devices
 from . import precision as _precision
 from .config import Rounds, Size
 from .devices import BenchDevice
 from .progress import Progress
 from .timing import measure, timed_setup
+from .workloads import Context, Timed, Workload
+
 
 
 class Bench:
@@ -31,12 +42,6 @@ class Bench:
         """The benchmark's ``extra_info``: stored with its result in the run JSON."""
         return self.benchmark.extra_info
 
-    @staticmethod
-    def skip_if(reason: str | None) -> None:
-        """Skip with ``reason`` when a workload says this device/variant pair does not apply."""
-        if reason:
-            pytest.skip(reason)
-
     def run(
         self,
         device: BenchDevice,
@@ -44,13 +49,17 @@ class Bench:
         *,
         setup: Callable[[], None] | None = None,
         rounds: Rounds | None = None,
+        ranks: bool = False,
     ) -> Any:
         """Time ``step`` on ``device``; returns the last timed call's result.
 
-        Call it inside ``precision.settings(...)``, around the step's construction too (a CUDA
-        graph bakes in the settings in force at capture); the settings are recorded here.
-        ``rounds`` defaults to the size's budget; a workload with its own (the CNN's) passes it.
+        ``step`` queues its work and returns; every timed interval ends when the device has
+        finished it. ``setup`` runs, untimed, before every call. ``rounds`` defaults to the
+        size's budget. A benchmark that drives DDP ranks says so (``ranks=True``); any other
+        is skipped on a DDP device, where it would run in the parent process alone.
         """
+        if device.drives_ranks and not ranks:
+            pytest.skip(devices.NO_RANKS)
         self.info.update(device.describe())
         self.info["size"] = self.size.name
         self.info["precision"] = _precision.current()
@@ -60,6 +69,31 @@ class Bench:
         """``build()``, timed to the end of its device work and recorded as ``setup_s`` (never a round)."""
         built, self.info["setup_s"] = timed_setup(device, build)
         return built
+
+    def measure(self, workload: Workload, device: BenchDevice | None, variant_name: str, context: Context) -> None:
+        """One declared workload's variant on ``device`` (None: a host workload, on the CPU)."""
+        variant = workload.variant(variant_name)
+        reason = devices.launch_skip_reason("cpu") if device is None else None
+        reason = reason or workload.unsupported(device, variant)
+        if reason:
+            pytest.skip(reason)
+        device = device or devices.open_device("cpu")
+        size = workload.size(self.size.name)
+        self.info.update(workload=workload.name, variant=variant.name, **workload.size_fields(self.size.name))
+        # The settings are in force around the build too: a CUDA graph bakes in those of its capture.
+        with _precision.settings(variant.precision):
+            step = self.setup(device, lambda: workload.build(device, variant, size, context))
+            try:
+                self.info.update(step.info)
+                last = self.run(device, step.call, setup=step.setup, rounds=step.rounds, ranks=True)
+                if step.work is not None:
+                    self.throughput(step.unit or workload.unit, step.work)
+                if step.finish is not None:
+                    timed = Timed(last, self.round_times(), self.call_times(), self.median_s, self.info["setup_s"])
+                    self.info.update(step.finish(timed))
+            finally:
+                if step.close is not None:
+                    step.close()
 
     @property
     def median_s(self) -> float | None:
@@ -79,7 +113,7 @@ class Bench:
         return [self.info["cold_start_s"], *self.info["warmup_s"], *timed]
 
     def throughput(self, unit: str, work_per_call: float) -> None:
-        """Record ``unit`` (``tflops``, ``gbps``, ``steps_per_s``, ...) = work per call / median time."""
+        """Record ``unit`` (``tflops``, ``gbps``, ``steps_per_s``, ``samples_per_s``, ...) = work per call / median time."""
         median = self.median_s
         if median:
             self.info[unit] = work_per_call / median

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .render import FORMATS
+from .runs import Run
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
@@ -61,18 +62,18 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(EXIT_BAD_INPUT)
 
 
-def _load(arg: str, results_dir: str = "results") -> tuple[str, dict]:
+def _load(arg: str, results_dir: str = "results") -> tuple[str, Run]:
     """A run from a file or a run id; bad input ends the command with one line and exit 2."""
-    from .runs import BadRun, is_file, load_run, resolve
+    from .runs import BadRun, is_file, load, resolve
 
     try:
         path = resolve(arg, results_dir, None if is_file(arg) else _machine_slug())
-        return str(path), load_run(path)
+        return str(path), load(path)
     except BadRun as exc:
         _fail(str(exc))
 
 
-def _load_side(arg: str, results_dir: str) -> tuple[str, list[dict], list[Path]]:
+def _load_side(arg: str, results_dir: str) -> tuple[str, list[Run], list[Path]]:
     """One side of a comparison: a run, several joined by commas, or a folder of runs.
 
     The same run given twice (by path, or the same content under another name) counts once:
@@ -81,7 +82,7 @@ def _load_side(arg: str, results_dir: str) -> tuple[str, list[dict], list[Path]]
     import hashlib
 
     from .compare import same_machine
-    from .runs import BadRun, load_run, stored_runs
+    from .runs import BadRun, load, stored_runs
 
     loaded, seen = [], set()
     for part in (p for p in arg.split(",") if p):
@@ -90,7 +91,7 @@ def _load_side(arg: str, results_dir: str) -> tuple[str, list[dict], list[Path]]
             if not files:
                 _fail(f"{part}: no stored runs in this folder")
             try:
-                items = [(str(f), load_run(f)) for f in files]
+                items = [(str(f), load(f)) for f in files]
             except BadRun as exc:
                 _fail(str(exc))
         else:
@@ -117,13 +118,13 @@ def _is_dir(path: str) -> bool:
         return False
 
 
-def _history(folder: str, like: dict, exclude: list[Path]) -> list[dict]:
+def _history(folder: str, like: Run, exclude: list[Path]) -> list[Run]:
     """Stored runs under ``folder`` of the same fingerprint, size and software as ``like``, but
     for the compared ones (by path or content); unreadable files are passed over."""
     import hashlib
 
     from .compare import history_key
-    from .runs import BadRun, load_run, stored_runs
+    from .runs import BadRun, load, stored_runs
 
     if not _is_dir(folder):
         return []
@@ -134,7 +135,7 @@ def _history(folder: str, like: dict, exclude: list[Path]) -> list[dict]:
         if path.resolve() in excluded or hashlib.sha256(path.read_bytes()).hexdigest() in hashes:
             continue
         try:
-            run = load_run(path)
+            run = load(path)
         except BadRun:
             continue
         if history_key(run) == history_key(like):
@@ -180,9 +181,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(render.plain(runs.describe_machine(run)) if args.format == "table" else render.md_text(runs.describe_machine(run)))
     print()
     print(render.run_tables(run, args.format))
-    if (run.get("devicebench") or {}).get("interrupted"):
+    if run.interrupted:
         print("\ninterrupted: the run was stopped early (Ctrl-C or a timeout); the benchmarks it had not reached are missing")
-    skipped = Counter(str(s.get("reason", "")) for s in (run.get("devicebench") or {}).get("skipped", []))
+    skipped = Counter(run.skipped.values())
     if skipped:
         print(f"\nskipped ({sum(skipped.values())}):")
         for reason, count in skipped.most_common():
@@ -191,19 +192,20 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_check_timing(args: argparse.Namespace) -> int:
-    from . import render, runs
+    from . import render, targets
+    from .units import format_seconds
 
-    checks = runs.check_against_events(_load(args.run, args.results)[1], rel_tol=args.tolerance)
+    checks = targets.check_against_events(_load(args.run, args.results)[1], rel_tol=args.tolerance)
     if not checks:
-        print(f"nothing to check: no benchmark in {args.run} ran on CUDA, so none has CUDA-event times")
+        print(f"nothing to check: no benchmark in {render.plain(args.run)} ran on a GPU, so none has CUDA-event times")
         return EXIT_OK
     rows = [
         [
             render.Code(c.name),
-            runs.format_seconds(c.median_s),
-            runs.format_seconds(c.event_median_s),
+            format_seconds(c.median_s),
+            format_seconds(c.event_median_s),
             f"{c.relative_diff:.1%}",
-            f"{runs.format_seconds(c.allowance_s)} ({c.allowance})",
+            f"{format_seconds(c.allowance_s)} ({c.allowance})",
             "agrees" if c.agrees else "DISAGREES",
         ]
         for c in checks
@@ -211,7 +213,7 @@ def cmd_check_timing(args: argparse.Namespace) -> int:
     print(render.table(["benchmark", "median", "CUDA events", "difference", "allowed", "verdict"], rows, args.format))
     bad = [c.name for c in checks if not c.agrees]
     if bad:
-        print(f"{len(bad)} of {len(checks)} disagree with CUDA events: {', '.join(bad)}", file=sys.stderr)
+        print(f"{len(bad)} of {len(checks)} disagree with CUDA events: {render.plain(', '.join(bad))}", file=sys.stderr)
         return EXIT_REGRESSION
     return EXIT_OK
 
@@ -273,15 +275,17 @@ def cmd_speedup(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
+    from .runs import is_file
 
-    if not _is_dir(args.results_dir):
-        _fail(f"{args.results_dir[:200]}: no such folder")
+    for source in args.results_dir:
+        if not (_is_dir(source) or is_file(source)):
+            _fail(f"{source[:200]}: no such folder or run file")
     try:
         written = report.write_report(args.results_dir, args.out, compare_settings(args))
     except OSError as exc:
         _fail(f"--out {args.out}: cannot write the report there ({exc.strerror or exc})")
     if written is None:
-        _fail(f"{args.results_dir}: no stored runs")
+        _fail(f"{', '.join(args.results_dir)[:200]}: no stored runs")
     for warning in written.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {written.index} and {written.summary} ({written.charts} charts, {written.runs} runs, {written.machines} machines)")
@@ -388,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--format", choices=FORMATS, default="table")
     speed.set_defaults(func=cmd_speedup)
     rep = sub.add_parser("report", help="history report of every stored run: index.html, summary.md, charts")
-    rep.add_argument("results_dir", nargs="?", default="results", help="the stored runs (default: results)")
+    rep.add_argument("results_dir", nargs="*", default=["results"], help="folders of stored runs, or run files (default: results)")
     rep.add_argument("--out", required=True, help="folder to write the report into")
     _add_compare_options(rep)
     rep.set_defaults(func=cmd_report)

@@ -44,7 +44,8 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from . import stats, work
+from . import schema, stats, work
+from .runs import Result, Run, as_run
 
 HARDWARE_KEYS = ("cpu_model", "cpu_threads", "cpu_detail", "gpu_models", "gpu_count", "nodes")
 SOFTWARE_KEYS = ("torch", "torchvision", "cuda", "cudnn", "nvidia_driver", "python")
@@ -168,24 +169,20 @@ class Comparison:
 # --- reading runs -------------------------------------------------------------------------
 
 
-def _devicebench(run: dict) -> dict | None:
-    return (run.get("machine_info") or {}).get("devicebench")
-
-
-def hardware_diff(base: dict, cand: dict) -> list[tuple[str, object, object]]:
-    b, c = _devicebench(base), _devicebench(cand)
-    if not b or not c:
+def hardware_diff(base: dict | Run, cand: dict | Run) -> list[tuple[str, object, object]]:
+    b, c = as_run(base), as_run(cand)
+    if not b.machine or not c.machine:
         return []
     # A fingerprint names "nodes" only for a torchrun job over several machines.
-    bf, cf = ({"nodes": 1, **(run.get("fingerprint") or {})} for run in (b, c))
+    bf, cf = ({"nodes": 1, **run.fingerprint} for run in (b, c))
     # A generic CPU name gains "cpu_detail"; a run stored before that has none, which is
     # unknown, not different (compare warns).
     unknown = {"cpu_detail"} if None in (bf.get("cpu_detail"), cf.get("cpu_detail")) else set()
     return [(k, bf.get(k), cf.get(k)) for k in HARDWARE_KEYS if k not in unknown and bf.get(k) != cf.get(k)]
 
 
-def _cpu_detail_unknown(base: dict, cand: dict) -> str | None:
-    details = [((_devicebench(run) or {}).get("fingerprint") or {}).get("cpu_detail") for run in (base, cand)]
+def _cpu_detail_unknown(base: Run, cand: Run) -> str | None:
+    details = [run.fingerprint.get("cpu_detail") for run in (base, cand)]
     if (details[0] is None) != (details[1] is None):
         side = "baseline" if details[0] is None else "candidate"
         return (
@@ -195,14 +192,14 @@ def _cpu_detail_unknown(base: dict, cand: dict) -> str | None:
     return None
 
 
-def software_changes(base: dict, cand: dict) -> list[tuple[str, object, object]]:
-    b, c = _devicebench(base), _devicebench(cand)
+def software_changes(base: dict | Run, cand: dict | Run) -> list[tuple[str, object, object]]:
+    b, c = as_run(base).machine, as_run(cand).machine
     if not b or not c:
         return []
     return [(k, b.get(k), c.get(k)) for k in SOFTWARE_KEYS if b.get(k) != c.get(k)]
 
 
-def same_machine(runs: list[dict]) -> None:
+def same_machine(runs: list[dict | Run]) -> None:
     """Raise ValueError when runs of one side come from different hardware."""
     for other in runs[1:]:
         diff = hardware_diff(runs[0], other)
@@ -210,49 +207,40 @@ def same_machine(runs: list[dict]) -> None:
             raise ValueError("runs of different machines cannot be merged: " + "; ".join(f"{k}: {a!r} vs {b!r}" for k, a, b in diff))
 
 
-def history_key(run: dict) -> tuple:
+def history_key(run: dict | Run) -> tuple:
     """What a stored run must share with the compared ones to lend its spread: fingerprint, size, software."""
-    block = _devicebench(run) or {}
-    return (
-        (block.get("fingerprint") or {}).get("id"),
-        (run.get("devicebench") or {}).get("bench_size"),
-        tuple(block.get(k) for k in SOFTWARE_KEYS),
-    )
-
-
-def _reasons(run: dict, key: str, field_name: str) -> dict[str, str]:
-    entries = (run.get("devicebench") or {}).get(key) or []
-    return {r["fullname"]: r.get(field_name, "") for r in entries if isinstance(r, dict) and "fullname" in r}
+    run = as_run(run)
+    return (run.fingerprint.get("id"), run.size, tuple(run.machine.get(k) for k in SOFTWARE_KEYS))
 
 
 @dataclass
 class _Side:
     """One side's results per benchmark: every run's result, failures and skips."""
 
-    runs: list[dict]
-    results: dict[str, list[dict]] = field(default_factory=dict)
+    runs: list[Run]
+    results: dict[str, list[Result]] = field(default_factory=dict)
     which_runs: dict[str, list[int]] = field(default_factory=dict)  # the runs each result comes from
     failed: dict[str, list[str]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         for i, run in enumerate(self.runs):
-            for bench in run["benchmarks"]:
-                self.results.setdefault(bench["fullname"], []).append(bench)
-                self.which_runs.setdefault(bench["fullname"], []).append(i)
-            for fullname, error in _reasons(run, "failed", "error").items():
+            for result in run.results:
+                self.results.setdefault(result.fullname, []).append(result)
+                self.which_runs.setdefault(result.fullname, []).append(i)
+            for fullname, error in run.failed.items():
                 self.failed.setdefault(fullname, []).append(error)
-            self.skipped.update(_reasons(run, "skipped", "reason"))
+            self.skipped.update(run.skipped)
 
     def medians(self, fullname: str) -> list[float]:
-        return [b["stats"]["median"] for b in self.results.get(fullname, [])]
+        return [r.median_s for r in self.results.get(fullname, [])]
 
     def info(self, fullname: str) -> dict:
         """The benchmark's extra_info over the runs: each number the median of the runs' values."""
-        benches = self.results[fullname]
-        info = dict(benches[0].get("extra_info") or {})
+        results = self.results[fullname]
+        info = dict(results[0].info)
         for key, value in info.items():
-            values = [(b.get("extra_info") or {}).get(key) for b in benches]
+            values = [r.info.get(key) for r in results]
             if isinstance(value, (int, float)) and not isinstance(value, bool) and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
             ):
@@ -260,31 +248,23 @@ class _Side:
         return info
 
 
-def _device_of(bench: dict) -> str | None:
-    return (bench.get("extra_info") or {}).get("device")
-
-
-def _is_ceiling(bench: dict) -> bool:
-    return (bench.get("extra_info") or {}).get("workload") == CEILING
-
-
-def _machine_factors(run: dict, ceilings: dict[str, set[str]]) -> dict[str, float]:
+def _machine_factors(run: Run, ceilings: dict[str, set[str]]) -> dict[str, float]:
     """Per device, the mean log median of the ceilings every run shares: the run's machine speed."""
-    by_name = {b["fullname"]: b for b in run["benchmarks"]}
+    by_name = {r.fullname: r for r in run.results}
     return {
-        device: statistics.fmean(math.log(by_name[f]["stats"]["median"]) for f in names)
+        device: statistics.fmean(math.log(by_name[f].median_s) for f in names)
         for device, names in ceilings.items()
         if names and names <= set(by_name)
     }
 
 
-def _shared_ceilings(runs: list[dict]) -> dict[str, set[str]]:
+def _shared_ceilings(runs: list[Run]) -> dict[str, set[str]]:
     shared: dict[str, set[str]] | None = None
     for run in runs:
         mine: dict[str, set[str]] = {}
-        for bench in run["benchmarks"]:
-            if _is_ceiling(bench) and _device_of(bench):
-                mine.setdefault(_device_of(bench), set()).add(bench["fullname"])
+        for result in run.results:
+            if result.workload == CEILING and result.device:
+                mine.setdefault(result.device, set()).add(result.fullname)
         shared = mine if shared is None else {d: shared[d] & mine.get(d, set()) for d in shared}
     return {d: names for d, names in (shared or {}).items() if names}
 
@@ -292,38 +272,36 @@ def _shared_ceilings(runs: list[dict]) -> dict[str, set[str]]:
 # --- what the benchmarks learned and used -------------------------------------------------------
 
 
-QUALITY_KEYS = ("val_accuracy", "val_loss", "final_loss", "peak_memory_bytes")
-
-
-def _both_numbers(a: dict, b: dict, key: str) -> bool:
-    return all(isinstance(x.get(key), (int, float)) and not isinstance(x.get(key), bool) for x in (a, b))
+def _number(info: dict, key: str) -> float | None:
+    value = info.get(key)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def quality_unlike(bi: dict, ci: dict) -> str | None:
     """Why two results' accuracy, loss and memory cannot be compared (other epochs, data or batch), or None."""
-    if not any(_both_numbers(bi, ci, key) for key in QUALITY_KEYS):
+    if not any(_number(bi, f.key) is not None and _number(ci, f.key) is not None for f in schema.JUDGED):
         return None
     return work.unlike(bi, ci, work.SAME_TRAINING)
 
 
 def _quality(name: str, bi: dict, ci: dict, settings: Settings) -> list[QualityChange]:
+    """What got worse beyond its rule (:data:`devicebench.schema.FIGURES`): accuracy down by more
+    than ``accuracy_drop``, a loss or peak memory worse by more than the threshold."""
     changes = []
     if quality_unlike(bi, ci):
         return changes
-    if _both_numbers(bi, ci, "val_accuracy") and ci["val_accuracy"] < bi["val_accuracy"] - settings.accuracy_drop:
-        changes.append(
-            QualityChange(name, "val_accuracy", bi["val_accuracy"], ci["val_accuracy"], f"dropped by more than {settings.accuracy_drop}")
-        )
-    # The validation loss where there is one: a last training batch's loss is too noisy to judge.
-    loss_key = "val_loss" if _both_numbers(bi, ci, "val_loss") else "final_loss"
-    if _both_numbers(bi, ci, loss_key) and ci[loss_key] > bi[loss_key] * (1 + settings.threshold):
-        changes.append(QualityChange(name, loss_key, bi[loss_key], ci[loss_key], f"worse by more than {settings.threshold:.0%}"))
-    if _both_numbers(bi, ci, "peak_memory_bytes") and ci["peak_memory_bytes"] > bi["peak_memory_bytes"] * (1 + settings.threshold):
-        changes.append(
-            QualityChange(
-                name, "peak_memory_bytes", bi["peak_memory_bytes"], ci["peak_memory_bytes"], f"grew by more than {settings.threshold:.0%}"
-            )
-        )
+    for figure in schema.JUDGED:
+        b, c = _number(bi, figure.key), _number(ci, figure.key)
+        if b is None or c is None or (figure.unless and _number(bi, figure.unless) is not None and _number(ci, figure.unless) is not None):
+            continue
+        if figure.rule == "accuracy":
+            worse, note = (c < b - settings.accuracy_drop, f"dropped by more than {settings.accuracy_drop}")
+        elif figure.better == "lower":
+            worse, note = (c > b * (1 + settings.threshold), f"{'grew' if figure.unit == 'B' else 'worse'} by more than {settings.threshold:.0%}")
+        else:
+            worse, note = (c < b / (1 + settings.threshold), f"worse by more than {settings.threshold:.0%}")
+        if worse:
+            changes.append(QualityChange(name, figure.key, b, c, note))
     return changes
 
 
@@ -445,7 +423,7 @@ def _decide(test: _Test, p_slow: float, p_fast: float, settings: Settings, env: 
 
 
 def compare_sides(
-    base_runs: list[dict], cand_runs: list[dict], settings: Settings = Settings(), history: list[dict] = ()
+    base_runs: list[dict | Run], cand_runs: list[dict | Run], settings: Settings = Settings(), history: list[dict | Run] = ()
 ) -> Comparison:
     """Verdicts for the candidate runs against the baseline runs.
 
@@ -453,13 +431,15 @@ def compare_sides(
     :func:`history_key`), neither side's; they lend their run-to-run spread when a side has
     a single run.
     """
+    base_runs, cand_runs = [as_run(r) for r in base_runs], [as_run(r) for r in cand_runs]
+    history = [as_run(r) for r in history]
     base, cand = _Side(base_runs), _Side(cand_runs)
     first_b, first_c = base_runs[0], cand_runs[0]
     warnings = []
     for label, runs in (("baseline", base_runs), ("candidate", cand_runs)):
-        if any(not _devicebench(run) for run in runs):
+        if any(not run.machine for run in runs):
             warnings.append(f"the {label} has no devicebench machine block (plain pytest-benchmark?): its machine cannot be checked")
-        interrupted = sum(1 for run in runs if (run.get("devicebench") or {}).get("interrupted"))
+        interrupted = sum(1 for run in runs if run.interrupted)
         if interrupted:
             warnings.append(
                 f"{interrupted} {label} run(s) were interrupted: benchmarks they did not reach show as added, removed or in fewer runs"
@@ -478,7 +458,7 @@ def compare_sides(
         per = {}
         for fullname in sorted(names):
             b_meds, c_meds = base.medians(fullname), cand.medians(fullname)
-            per[base.results[fullname][0]["name"]] = statistics.median(c_meds) / statistics.median(b_meds)
+            per[base.results[fullname][0].name] = statistics.median(c_meds) / statistics.median(b_meds)
         ratio = math.exp(statistics.median(f[device] for f in c_factors) - statistics.median(f[device] for f in b_factors))
         # Moved when every ceiling moved past the threshold the same way: one noisy ceiling
         # (a shared VM's copy bandwidth wanders by 20%) is not the machine.
@@ -486,10 +466,10 @@ def compare_sides(
         machine.append(MachineMove(device, ratio, per, alike))
     moved = {m.device for m in machine if m.moved}
 
-    history_by_bench: dict[str, list[dict]] = {}
+    history_by_bench: dict[str, list[tuple[Run, Result]]] = {}
     for run in history:
-        for bench in run["benchmarks"]:
-            history_by_bench.setdefault(bench["fullname"], []).append((run, bench))
+        for result in run.results:
+            history_by_bench.setdefault(result.fullname, []).append((run, result))
 
     verdicts: list[TimeVerdict] = []
     quality: list[QualityChange] = []
@@ -532,11 +512,11 @@ def compare_sides(
 
             test = _Test(name, fullname, logs(base, b_factors), logs(cand, c_factors), b_s, c_s, relative, reference)
             hist = []
-            for run, bench in history_by_bench.get(fullname, []):
-                if _unlike(bench.get("extra_info") or {}, bi) is None:
+            for run, result in history_by_bench.get(fullname, []):
+                if _unlike(result.info, bi) is None:
                     factor = _machine_factors(run, ceilings).get(device) if relative else 0.0
                     if factor is not None:
-                        hist.append(math.log(bench["stats"]["median"]) - factor)
+                        hist.append(math.log(result.median_s) - factor)
             _evidence(test, [hist] if hist else [], settings)
             tests.append(test)
             continue
@@ -581,6 +561,6 @@ def compare_sides(
     )
 
 
-def compare_runs(base: dict, cand: dict, settings: Settings = Settings(), history: list[dict] = ()) -> Comparison:
+def compare_runs(base: dict | Run, cand: dict | Run, settings: Settings = Settings(), history: list[dict | Run] = ()) -> Comparison:
     """One run a side: see :func:`compare_sides`."""
     return compare_sides([base], [cand], settings, history)

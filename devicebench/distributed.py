@@ -1,40 +1,63 @@
-"""The CNN under DistributedDataParallel: one process per rank, driven epoch by epoch from pytest.
+"""DistributedDataParallel training: ranks spawned from pytest, and ranks started by torchrun.
 
-:class:`DistributedEpochs` starts ``world_size`` processes (``torch.multiprocessing`` spawn),
-each joining a process group over TCP on 127.0.0.1 with a free port (gloo on the CPU, NCCL on
-GPUs), loading the data itself and training its shard of it. The parent sends "epoch" to
-every rank and waits for every rank's answer: that round trip is what pytest-benchmark
-times, so the run JSON holds DDP results beside every other benchmark. Each rank also times
-its epoch between two barriers; rank 0's figures are kept as ``rank0_epoch_s``.
+Spawned (:class:`DistributedEpochs`): ``world_size`` processes (``torch.multiprocessing``
+spawn) each join a process group over TCP on 127.0.0.1 with a free port (gloo on the CPU,
+NCCL on GPUs), build their trainer (a picklable factory the workload gives, so this module
+knows no workload) and train their shard. The parent sends "epoch" to every rank and waits
+for every rank's answer: that round trip is what pytest-benchmark times, so the run JSON
+holds DDP results beside every other benchmark. Each rank also times its epoch between two
+barriers; rank 0's figures are kept as ``rank0_epoch_s``. Nothing here can hang the suite:
+every wait has a timeout, a rank that dies is reported with its rank and exit code, and the
+processes are terminated when the benchmark ends.
 
-Nothing here can hang the suite: every wait has a timeout, a rank that dies is reported
-with its rank and error, and the processes are terminated when the benchmark ends.
+Under torchrun (:func:`launched_device`, :class:`LaunchedEpochs`), every process is one rank
+of the same pytest session, on one node or across several:
+
+    torchrun --nnodes 2 --nproc-per-node gpu --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
+        -m pytest benches --benchmark-only --bench-devices=ddp:cuda -k ddp
+
+Only the ``ddp:cpu`` and ``ddp:cuda`` benchmarks run there; every timed round ends with the
+rank's GPU synchronized and a barrier of all ranks, ranks agree on the number of rounds
+through rank 0, and only rank 0 stores the run. torchrun's rendezvous waits ``--rdzv-conf
+join_timeout`` (600 s by default) for the other nodes; every collective here times out after
+``--bench-dist-timeout`` seconds.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
+import functools
 import multiprocessing
 import os
 import queue
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from . import data
-from .config import CnnSize
+from . import backends, env
+from .config import DIST_TIMEOUT_S
 from .devices import BenchDevice, rank_device
-from .fingerprint import cpu_threads
-from .workloads import cnn
 
-# Long enough for a seed-size CPU epoch on one core; short enough that a hung rank ends the
-# benchmark. --bench-dist-timeout changes it.
-TIMEOUT_S = 600.0
+_timeout_s = DIST_TIMEOUT_S  # set from --bench-dist-timeout
+
+
+def set_timeout(seconds: float) -> None:
+    global _timeout_s
+    _timeout_s = seconds
+
+
+def threads_per_rank(ranks_on_this_machine: int) -> int:
+    """Compute threads of each rank: the machine's shared out, so ranks do not fight over cores.
+
+    (Loader workers are not shared out: each rank has one process's, see the CNN workload.)
+    """
+    return max(1, env.cpu_threads() // max(1, ranks_on_this_machine))
 
 
 def free_port() -> int:
@@ -58,7 +81,7 @@ class RankFailed(RuntimeError):
     """A rank died, hung past the timeout, or raised; the message names the rank and the error."""
 
 
-def _worker(rank, world_size, device_id, port, variant, size, data_root, threads, workers, timeout_s, start_method, commands, results):
+def _worker(rank, world_size, device_id, port, factory, threads, timeout_s, start_method, commands, results):
     parent = os.getppid()
     # A spawned process makes "spawn" its default start method, and the loader variant's
     # DataLoader would then start its workers by spawning a fresh interpreter every epoch
@@ -68,20 +91,17 @@ def _worker(rank, world_size, device_id, port, variant, size, data_root, threads
     try:
         torch.set_num_threads(threads)
         device = rank_device(device_id, rank, world_size)
-        if device.is_cuda:
-            torch.cuda.set_device(device.torch_device)
+        device.backend.set_current(device.torch_device)
         dist.init_process_group(
-            device.backend,
+            device.collective,
             init_method=f"tcp://127.0.0.1:{port}",
             rank=rank,
             world_size=world_size,
             timeout=datetime.timedelta(seconds=timeout_s),
         )
-        images = data.load(data_root)
-        batch = cnn.batch_per_process(size, world_size)
-        trainer = cnn.Trainer(device, variant, images, size, workers, shard=(rank, world_size), batch_size=batch)
+        trainer = factory(device, rank, world_size)
         device.synchronize()  # the model and data are on the device: setup ends here
-        results.put(("ready", rank, (images.name, trainer.n_train, trainer.workers, multiprocessing.get_start_method())))
+        results.put(("ready", rank, (trainer.dataset, trainer.n_train, trainer.workers, multiprocessing.get_start_method())))
         while True:
             try:
                 command = commands.get(timeout=5.0)
@@ -112,15 +132,25 @@ def _worker(rank, world_size, device_id, port, variant, size, data_root, threads
             dist.destroy_process_group()
 
 
-class DistributedEpochs:
-    """World-size processes training the CNN with DDP; :meth:`epoch` is one timed round."""
+@dataclass(frozen=True)
+class _Stats:
+    data_wait_s: float
+    first_batch_s: float
 
-    def __init__(self, device: BenchDevice, variant: str, size: CnnSize, data_root: Path | None, timeout_s: float = TIMEOUT_S):
-        self.device, self.world_size, self.timeout_s = device, device.world_size, timeout_s
-        # Compute threads are shared out, so ranks do not fight over cores; loader workers are
-        # what one process has (see cnn.loader_workers), so the data pipeline is the same.
-        self.threads = max(1, cpu_threads() // self.world_size)
-        workers = cnn.loader_workers(size)
+
+class DistributedEpochs:
+    """World-size processes training with DDP; :meth:`epoch` is one timed round.
+
+    ``factory(device, rank, world_size)`` builds each rank's trainer in its own process: it
+    must be picklable (a module-level function, or a ``functools.partial`` of one), and the
+    trainer must have ``epoch()``, ``evaluate()``, ``stats``, ``dataset``, ``n_train``,
+    ``samples_per_epoch`` and ``workers``.
+    """
+
+    def __init__(self, device: BenchDevice, factory: Callable[..., Any], timeout_s: float | None = None):
+        self.device, self.world_size = device, device.world_size
+        self.timeout_s = _timeout_s if timeout_s is None else timeout_s
+        self.threads = threads_per_rank(self.world_size)
         ctx = mp.get_context("spawn")
         self.results = ctx.Queue()
         self.commands = [ctx.Queue() for _ in range(self.world_size)]
@@ -129,7 +159,7 @@ class DistributedEpochs:
             ctx.Process(
                 target=_worker,
                 args=(
-                    rank, self.world_size, device.id, port, variant, size, data_root, self.threads, workers, timeout_s,
+                    rank, self.world_size, device.id, port, factory, self.threads, self.timeout_s,
                     multiprocessing.get_start_method(), self.commands[rank], self.results,
                 ),  # fmt: skip
                 # Not daemonic: a rank's DataLoader starts worker processes of its own, which a
@@ -218,4 +248,69 @@ class DistributedEpochs:
 
     @property
     def stats(self) -> list:
-        return [cnn.EpochStats(records[0].data_wait_s, records[0].first_batch_s) for records in self.epochs]
+        return [_Stats(records[0].data_wait_s, records[0].first_batch_s) for records in self.epochs]
+
+
+# --- ranks started by torchrun -------------------------------------------------------------------
+
+
+@functools.cache
+def _barrier_group():
+    """Joins the process group of all ranks (gloo on the CPU, NCCL on GPUs); returns a gloo group of them for barriers."""
+    launch = env.current()
+    torch.set_num_threads(threads_per_rank(launch.local_world_size))
+    cuda = backends.BACKENDS["cuda"]
+    use_nccl = cuda.unavailable() is None and cuda.collective_available() is None and cuda.count() >= launch.local_world_size
+    if use_nccl:
+        cuda.set_current(cuda.device(launch.local_rank))
+    backend = "cpu:gloo,cuda:nccl" if use_nccl else "gloo"
+    timeout = datetime.timedelta(seconds=_timeout_s)
+    dist.init_process_group(backend, init_method="env://", timeout=timeout)
+    atexit.register(dist.destroy_process_group)
+    return dist.new_group(backend="gloo", timeout=timeout)
+
+
+def launched_device(device_id: str) -> BenchDevice:
+    """This process's device for ``ddp:cpu`` or ``ddp:cuda`` under torchrun, with the process group joined."""
+    launch = env.current()
+    local = launch.local_rank if device_id == "ddp:cuda" else None
+    return rank_device(device_id, launch.rank, launch.world_size, local=local, group=_barrier_group(), launch=launch)
+
+
+def _software(device: BenchDevice) -> dict:
+    """What one rank runs on: versions and device, so that a multi-node figure names every node's."""
+    return {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "nccl": device.backend.collective_version() if device.collective == "nccl" else None,
+        "device_name": device.backend.name(device.torch_device),
+        "cpu_threads": env.cpu_threads(),
+    }
+
+
+class LaunchedEpochs:
+    """This rank's trainer under torchrun, with the totals of all ranks that a DDP result records."""
+
+    def __init__(self, device: BenchDevice, trainer: Any):
+        self.device, self.trainer = device, trainer
+        self.world_size, self.threads = device.launch.world_size, torch.get_num_threads()
+        self.workers = trainer.workers
+        shards = [None] * self.world_size
+        mine = (trainer.n_train, trainer.samples_per_epoch, socket.gethostname(), _software(device))
+        dist.all_gather_object(shards, mine, group=device.group)
+        self.samples_per_rank = [samples for _, samples, _, _ in shards]
+        self.n_train = sum(n for n, _, _, _ in shards)
+        self.hosts = sorted({host for _, _, host, _ in shards})
+        # The run's machine_info is rank 0's; every node's versions and device go with the result.
+        self.node_software = {host: software for _, _, host, software in shards}
+        self.samples_per_epoch = sum(self.samples_per_rank)
+
+    def epoch(self):
+        return self.trainer.epoch()
+
+    def evaluate(self) -> tuple[float, float]:
+        return self.trainer.evaluate()
+
+    @property
+    def stats(self) -> list:
+        return self.trainer.stats

@@ -12,15 +12,21 @@ import traceback
 import pytest
 import torch
 
-# Keys of a benchmark's extra_info that describe its size, in the order a message names them.
-_SIZE_KEYS = ("m", "k", "n", "steps", "nbytes", "batch_size", "dtype")
+from . import backends, workloads
 
 
 def describe_size(extra_info: dict) -> str:
-    parts = [f"{key}={extra_info[key]}" for key in _SIZE_KEYS if key in extra_info]
+    """``--bench-size=smoke, m=256, k=64, n=256``: the size a result ran at, as its workload names it."""
+    declared = workloads.registry().get(extra_info.get("workload"))
+    keys = declared.size_keys if declared else ()
+    parts = [f"{key}={extra_info[key]}" for key in keys if key in extra_info]
     if "size" in extra_info:
         parts.insert(0, f"--bench-size={extra_info['size']}")
     return ", ".join(parts) or "unknown size"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError)
 
 
 def discard_result(item: pytest.Item) -> None:
@@ -45,6 +51,8 @@ def out_of_memory(item: pytest.Item, exc: BaseException) -> None:
     del exc
     if device is not None:
         device.release_memory()
-    elif torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    else:
+        for backend in backends.accelerators():
+            if backend.unavailable() is None:
+                backend.release_memory(backend.device(0))
     pytest.fail(message, pytrace=False)

@@ -9,14 +9,14 @@ recorded beside it, since a change there is what a comparison should report, not
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 import re
 from pathlib import Path
 
 import torch
 
-from . import precision
+from . import backends, env, precision
+from .env import cpu_threads
 
 FORMAT_VERSION = 1
 
@@ -74,14 +74,6 @@ def cpu_detail(cpuinfo: str | None = None, cache_root: Path = Path("/sys/devices
     return text or None
 
 
-def cpu_threads() -> int:
-    """Hardware threads this process may run on (a container's CPU set, not the host's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def nvidia_driver_version() -> str | None:
     try:
         text = Path("/proc/driver/nvidia/version").read_text()
@@ -92,21 +84,8 @@ def nvidia_driver_version() -> str | None:
 
 
 def gpus() -> list[dict]:
-    if not torch.cuda.is_available():
-        return []
-    found = []
-    for i in range(torch.cuda.device_count()):
-        props = torch.cuda.get_device_properties(i)
-        found.append(
-            {
-                "index": i,
-                "name": props.name,
-                "memory_bytes": int(props.total_memory),
-                "capability": f"{props.major}.{props.minor}",
-                "multiprocessors": props.multi_processor_count,
-            }
-        )
-    return found
+    """Every accelerator of this machine, as its backend describes it."""
+    return [gpu for backend in backends.accelerators() if backend.unavailable() is None for gpu in backend.describe()]
 
 
 def fingerprint(cpu: str, threads: int, gpu_names: list[str], nodes: int = 1, detail: str | None = None) -> dict:
@@ -142,10 +121,8 @@ def slug(hardware: dict, digest: str) -> str:
 
 def machine_info() -> dict:
     """The ``devicebench`` block of a run's ``machine_info``."""
-    from .launch import current
-
     cpu, threads, found = cpu_model(), cpu_threads(), gpus()
-    launch = current()
+    launch = env.current()
     nodes = launch.nodes if launch is not None else 1
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     try:
@@ -162,7 +139,7 @@ def machine_info() -> dict:
         "cudnn": cudnn,
         "nvidia_driver": nvidia_driver_version(),
         "python": platform.python_version(),
-        "cuda_available": torch.cuda.is_available(),
+        "cuda_available": backends.BACKENDS["cuda"].unavailable() is None,
         "gpu_count": len(found),
         "gpus": found,
         "cpu_model": cpu,

@@ -10,10 +10,11 @@ import argparse
 from pathlib import Path
 
 import pytest
+from pytest_benchmark.storage.file import FileStorage
 from pytest_benchmark.utils import get_tag
 
 from . import config as _config
-from . import devices, fingerprint, launch, results
+from . import devices, distributed, env, fingerprint, recording
 
 # pytest-benchmark's default storage; when it is still this, the user did not choose one.
 _PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
@@ -67,7 +68,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--bench-dist-timeout",
         type=_seconds,
-        default=600.0,
+        default=_config.DIST_TIMEOUT_S,
         metavar="SECONDS",
         help="how long a DDP rank may take to join, or to answer one epoch, before the benchmark fails (default: 600)",
     )
@@ -90,9 +91,10 @@ def _xdist_active(config: pytest.Config) -> bool:
 
 
 def is_bench_run(config: pytest.Config) -> bool:
+    """A run of the suite's own ``benches/`` (a project's own benchmarks are found at collection)."""
     benches = config.rootpath / "benches"
     base = config.invocation_params.dir
-    return any(results.is_bench_path(str(base / arg), benches) for arg in config.args)
+    return any(recording.is_bench_path(str(base / arg), benches) for arg in config.args)
 
 
 def configure(config: pytest.Config) -> None:
@@ -103,13 +105,12 @@ def configure(config: pytest.Config) -> None:
             "and would skew every number. Run them in one process: 'pytest benches --benchmark-only'. "
             "('pytest -n auto' is for the harness tests.)"
         )
-    launch.set_timeout(config.getoption("bench_dist_timeout"))
+    distributed.set_timeout(config.getoption("bench_dist_timeout"))
     if not is_bench_run(config):
         return
     option = config.option
     if option.benchmark_storage == _PYTEST_BENCHMARK_DEFAULT_STORAGE:
-        slug = fingerprint.machine_info()["fingerprint"]["slug"]
-        option.benchmark_storage = results.default_storage(config.rootpath, slug)
+        option.benchmark_storage = recording.default_storage(config.rootpath, fingerprint.machine_info()["fingerprint"]["slug"])
     timing_off = option.benchmark_disable or option.benchmark_skip or _xdist_active(config)
     # Smoke timings only show that the suite runs; they are kept only when asked for
     # (--benchmark-autosave), so that results/ stays comparable.
@@ -117,15 +118,47 @@ def configure(config: pytest.Config) -> None:
     if not (timing_off or smoke or option.benchmark_save or option.benchmark_autosave or option.benchmark_json):
         # The name --benchmark-autosave would give: commit id, time, "uncommitted-changes" if dirty.
         option.benchmark_autosave = get_tag(getattr(option, "benchmark_project_name", None))
+    _keep_safely(config)
+
+
+def _keep_safely(config: pytest.Config) -> None:
+    """Raw rounds kept; only torchrun's rank 0 stores; the storage checked before the first benchmark; SIGTERM as Ctrl-C."""
+    option = config.option
     # Raw round times keep each run's median, its interval and its spread recomputable.
     option.benchmark_save_data = True
-    if launch.is_secondary_rank():  # under torchrun only rank 0 stores the run
+    if env.is_secondary_rank():  # under torchrun only rank 0 stores the run
         option.benchmark_autosave = option.benchmark_save = option.benchmark_json = None
     # Where the run will go must take it before the first benchmark, not after the last.
     if option.benchmark_save or option.benchmark_autosave:
-        folder = results.storage_folder(option.benchmark_storage)
+        folder = recording.storage_folder(option.benchmark_storage)
         if folder is not None:
-            results.check_writable(folder, "--benchmark-storage")
+            recording.check_writable(folder, "--benchmark-storage")
     if option.benchmark_json:
-        results.check_writable(Path(option.benchmark_json).parent, "--benchmark-json")
-    results.catch_terminate(config)
+        recording.check_writable(Path(option.benchmark_json).parent, "--benchmark-json")
+    recording.catch_terminate(config)
+
+
+def adopt(session: pytest.Session) -> bool:
+    """A project's own benchmarks (tests that use ``bench``) get the suite's keeping, once collected:
+    stored under ``<rootdir>/results/<machine>/`` unless a storage was given, every
+    ``--benchmark-only`` run saved, raw rounds kept. Other projects' pytest-benchmark runs are
+    left as they are. Returns whether it adopted the session."""
+    config = session.config
+    bench_session = getattr(config, "_benchmarksession", None)
+    if is_bench_run(config) or bench_session is None or bench_session.disabled:
+        return False
+    if not any("bench" in getattr(item, "fixturenames", ()) for item in session.items):
+        return False
+    option = config.option
+    if option.benchmark_storage == _PYTEST_BENCHMARK_DEFAULT_STORAGE:
+        option.benchmark_storage = recording.default_storage(config.rootpath, fingerprint.machine_info()["fingerprint"]["slug"])
+        bench_session.storage = FileStorage(
+            recording.storage_folder(option.benchmark_storage), bench_session.logger, default_machine_id=bench_session.machine_id
+        )
+    if option.benchmark_only and not (option.benchmark_save or option.benchmark_autosave or option.benchmark_json):
+        option.benchmark_autosave = bench_session.autosave = get_tag(getattr(option, "benchmark_project_name", None))
+    _keep_safely(config)
+    bench_session.save_data = option.benchmark_save_data
+    if env.is_secondary_rank():
+        bench_session.autosave = bench_session.save = bench_session.json = None
+    return True

@@ -9,8 +9,9 @@ import re
 from dataclasses import asdict
 
 from .compare import Comparison
-from .runs import format_seconds
+from .runs import Run, as_run
 from .speedup import Row as SpeedupRow
+from .units import digits, format_seconds, format_throughput, ratio
 
 FORMATS = ("table", "markdown", "json")
 
@@ -64,18 +65,6 @@ def table(headers: list[str], rows: list[list[str]], fmt: str) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-def _digits(value: float) -> str:
-    """Three significant digits, trailing zeros kept: 0.945, 1.00, 46.2, 360."""
-    if value >= 100:
-        return f"{value:.0f}"
-    return f"{value:.{max(0, 2 - math.floor(math.log10(value)))}f}" if value > 0 else f"{value:.3g}"
-
-
-def _ratio(value: float | None) -> str:
-    """A ratio to three significant digits: 0.945x, 1.00x, 46.2x, 360x."""
-    return f"{_digits(value)}x" if value is not None else ""
-
-
 def _verdict(v, environment_changed: bool = False) -> str:
     if v.reference and v.status in ("faster", "slower", "unchanged", "inconclusive"):
         return f"{v.status} (a ceiling: the machine)"
@@ -89,17 +78,17 @@ def _interval(v) -> str:
     if v.ratio is None:
         return ""
     if v.ratio_low is None:
-        return _ratio(v.ratio)
-    relative = f" rel. ceilings (as measured {_ratio(v.raw_ratio)})" if v.relative_to_ceiling else ""
-    return f"{_ratio(v.ratio)} [{_digits(v.ratio_low)}-{_digits(v.ratio_high)}]{relative}"
+        return ratio(v.ratio)
+    relative = f" rel. ceilings (as measured {ratio(v.raw_ratio)})" if v.relative_to_ceiling else ""
+    return f"{ratio(v.ratio)} [{digits(v.ratio_low)}-{digits(v.ratio_high)}]{relative}"
 
 
 def _machine_line(move) -> str:
     direction = "slower" if move.ratio > 1 else "faster"
     factor = move.ratio if move.ratio > 1 else 1 / move.ratio
-    each = ", ".join(f"{name} {_ratio(ratio)}" for name, ratio in move.ceilings.items())
+    each = ", ".join(f"{name} {ratio(value)}" for name, value in move.ceilings.items())
     return (
-        f"The machine moved, not the code: {move.device} is {_ratio(factor)} {direction} by its ceilings ({each}); "
+        f"The machine moved, not the code: {move.device} is {ratio(factor)} {direction} by its ceilings ({each}); "
         f"its workloads are judged relative to them."
     )
 
@@ -191,52 +180,78 @@ def speedups(rows: list[SpeedupRow], fmt: str) -> str:
 
 
 def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
+    """The matrix's columns, derived from what the run has: the CPU, each accelerator that ran
+    (``cuda:0``, ``mps``) with its speed-up, DataParallel where it ran, efficiency, and DP/DDP scaling."""
+    accelerators = [d for d in dict.fromkeys(d for r in rows for d in r.accelerators)]
+    with_dp = any(r.dp_s is not None for r in rows)
+    with_efficiency = any(r.efficiency for r in rows)
+    with_scaling = any(r.scaling or r.note for r in rows)
+    headers = ["workload", "variant", "cpu"]
+    for device in accelerators:
+        headers += [device, f"{device} over cpu (reference)"]
+    if with_dp:
+        headers += ["dp", "dp over cuda:0"]
+    if with_efficiency:
+        headers.append("efficiency vs ceiling")
+    if with_scaling:
+        headers.append("DP/DDP: median, scaling; notes")
     body = []
     for r in rows:
-        gpu_over_cpu = _ratio(r.gpu_over_cpu)
-        if r.gpu_over_cpu is not None:
-            gpu_over_cpu += f" vs {r.cpu_reference}"
-        dp = _ratio(r.dp_over_gpu)
-        if dp and r.dp_replicas:
-            dp += f" ({r.dp_replicas} replica{'s' if r.dp_replicas > 1 else ''})"
-        efficiency = ", ".join(f"{d} {e:.0%}" for d, e in r.efficiency.items())
-        scaling = "; ".join(
-            f"{d} x{s.world}: {format_seconds(s.median_s)}"
-            + (f", {s.efficiency:.0%} of {s.world} x {s.reference}" if s.efficiency is not None else f" ({s.note})" if s.note else "")
-            for d, s in r.scaling.items()
-        )
-        body.append(
-            [
-                r.workload,
-                r.variant,
-                format_seconds(r.cpu_s),
-                format_seconds(r.cuda_s),
-                format_seconds(r.dp_s),
-                gpu_over_cpu,
-                dp,
-                efficiency,
-                "; ".join(filter(None, [scaling, r.note])),
-            ]
-        )
-    headers = [
-        "workload", "variant", "cpu", "cuda:0", "dp", "cuda:0 over cpu (reference)", "dp over cuda:0",
-        "efficiency vs ceiling", "DP/DDP: median, scaling; notes",
-    ]  # fmt: skip
+        cells = [r.workload, r.variant, Safe(format_seconds(r.cpu_s))]
+        for device in accelerators:
+            figure = r.accelerators.get(device)
+            over = ratio(figure.over_cpu) + f" vs {r.cpu_reference}" if figure and figure.over_cpu is not None else ""
+            cells += [Safe(format_seconds(figure.median_s) if figure else ""), over]
+        if with_dp:
+            dp = ratio(r.dp_over_gpu)
+            if dp and r.dp_replicas:
+                dp += f" ({r.dp_replicas} replica{'s' if r.dp_replicas > 1 else ''})"
+            cells += [Safe(format_seconds(r.dp_s)), dp]
+        if with_efficiency:
+            cells.append(", ".join(f"{d} {e:.0%}" for d, e in r.efficiency.items()))
+        if with_scaling:
+            scaling = "; ".join(
+                f"{d} x{s.world}: {format_seconds(s.median_s)}"
+                + (f", {s.efficiency:.0%} of {s.world} x {s.reference}" if s.efficiency is not None else f" ({s.note})" if s.note else "")
+                for d, s in r.scaling.items()
+            )
+            cells.append("; ".join(filter(None, [scaling, r.note])))
+        body.append(cells)
     return headers, body
 
 
-def run_tables(run: dict, fmt: str) -> str:
+def run_tables(run: dict | Run, fmt: str) -> str:
     """One run as ``devicebench show`` prints it: every benchmark, then where the CNN's time goes."""
-    from .runs import rows, training_rows
-
+    run = as_run(run)
+    results = sorted(run.results, key=lambda r: r.name)
     body = [
-        [Code(r.name), Safe(format_seconds(r.median_s)), Safe(format_seconds(r.iqr_s)), Safe(str(r.rounds)), Safe(format_seconds(r.cold_start_s)), r.throughput]
-        for r in rows(run)
+        [
+            Code(r.name),
+            Safe(format_seconds(r.median_s)),
+            Safe(format_seconds(r.iqr_s)),
+            Safe(str(r.rounds)),
+            Safe(format_seconds(r.figure("cold_start_s"))),
+            Safe(format_throughput(r.throughput, r.unit)),
+        ]
+        for r in results
     ]
     out = table(["benchmark", "median", "IQR", "rounds", "cold start", "throughput"], body, fmt)
-    training = training_rows(run)
+    training = [r for r in results if r.workload == "cnn" and r.figure("epoch_s") is not None]
     if training:
         head = ["benchmark", "data", "epoch", "waiting for data", "in the step", "first batch", "val accuracy", "time to accuracy"]
-        cells = [[Code(r[0]), r[1], *map(Safe, r[2:7]), r[7]] for r in training]
+        cells = []
+        for r in training:
+            tta = r.figure("time_to_accuracy_s")
+            reached = f"{format_seconds(tta)} ({r.info.get('epochs_to_accuracy')} epochs)" if tta is not None else "not reached"
+            accuracy = r.figure("val_accuracy")
+            cells.append(
+                [
+                    Code(r.name),
+                    str(r.info.get("dataset", "")),
+                    *(Safe(format_seconds(r.figure(k))) for k in ("epoch_s", "data_wait_s", "step_s", "first_batch_s")),
+                    Safe(f"{accuracy:.4f}" if accuracy is not None else ""),
+                    f"{r.info.get('target_accuracy')}: {reached}",
+                ]
+            )
         out += "\n\n" + table(head, cells, fmt)
     return out

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import compare, render, speedup
-from .runs import BadRun, describe_machine, load_run, stored_runs
+from .runs import BadRun, Run, as_run, describe_machine, load, stored_runs
 
 
 @dataclass
 class Machine:
     fingerprint: str
     description: str
-    runs: list[tuple[Path, dict]] = field(default_factory=list)
+    runs: list[tuple[Path, Run]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -39,39 +39,50 @@ class Written:
     warnings: list[str]
 
 
-def collect(results_dir: str | Path) -> tuple[list[Machine], list[str]]:
+def run_files(sources: list[str | Path] | str | Path) -> list[Path]:
+    """Every run file of ``sources``: a folder's stored runs, a file as it is; each once."""
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    found: dict[Path, Path] = {}
+    for source in map(Path, sources):
+        for path in stored_runs(source) if source.is_dir() else [source]:
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
+
+
+def collect(sources: list[str | Path] | str | Path) -> tuple[list[Machine], list[str]]:
     """Runs grouped by hardware fingerprint (and size, where not seed), oldest first; unreadable files become warnings."""
     machines: dict[str, Machine] = {}
     warnings = []
-    for path in stored_runs(results_dir):
+    for path in run_files(sources):
         try:
-            run = load_run(path)
+            run = load(path)
         except BadRun as exc:
             warnings.append(f"skipped {exc}")
             continue
-        fp = str((((run.get("machine_info") or {}).get("devicebench") or {}).get("fingerprint") or {}).get("id", "unknown"))
-        size = (run.get("devicebench") or {}).get("bench_size")
+        fp = str(run.fingerprint.get("id", "unknown"))
+        size = run.size
         # Smoke and seed timings of one machine are different workloads: separate histories.
         key = f"{fp}-{size}" if size and size != "seed" else fp
         description = describe_machine(run).split("; run of")[0] + (f", {size} size" if size and size != "seed" else "")
         machine = machines.setdefault(key, Machine(key, description))
         machine.runs.append((path, run))
     for machine in machines.values():
-        machine.runs.sort(key=lambda pr: (pr[1].get("datetime", ""), pr[0].name))
+        machine.runs.sort(key=lambda pr: (pr[1].datetime, pr[0].name))
     return list(machines.values()), warnings
 
 
-def history(runs: list[tuple[Path, dict]]) -> dict[str, list[tuple[int, float, float, float]]]:
+def history(runs: list[tuple[Path, Run]]) -> dict[str, list[tuple[int, float, float, float]]]:
     """Per benchmark: (run index, median, q1, q3) for each run that has it."""
     series: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
     for i, (_, run) in enumerate(runs):
-        for bench in run["benchmarks"]:
-            s = bench["stats"]
-            series[bench["name"]].append((i, s["median"], s.get("q1", s["median"]), s.get("q3", s["median"])))
+        for r in as_run(run).results:
+            q1, q3 = r.stats.get("q1", r.median_s), r.stats.get("q3", r.median_s)
+            series[r.name].append((i, r.median_s, q1 if q1 is not None else r.median_s, q3 if q3 is not None else r.median_s))
     return dict(sorted(series.items()))
 
 
-def consecutive_regressions(runs: list[tuple[Path, dict]], settings: compare.Settings) -> tuple[list[tuple[str, str, list[str]]], int]:
+def consecutive_regressions(runs: list[tuple[Path, Run]], settings: compare.Settings) -> tuple[list[tuple[str, str, list[str]]], int]:
     """Regressions found between each run and the next, and how many benchmark verdicts were inconclusive.
 
     One run a side has no spread of its own: the earlier runs of the same software lend theirs
@@ -141,12 +152,13 @@ _CAVEAT = (
 )
 
 
-def _run_label(path: Path, run: dict) -> str:
-    return f"{path.name[:4]} {run.get('datetime', '')[:10]}"
+def _run_label(path: Path, run: Run) -> str:
+    return f"{path.name[:4]} {run.datetime[:10]}"
 
 
-def write_report(results_dir: str | Path, out: str | Path, settings: compare.Settings = compare.Settings()) -> Written | None:
-    machines, warnings = collect(results_dir)
+def write_report(sources: list[str | Path] | str | Path, out: str | Path, settings: compare.Settings = compare.Settings()) -> Written | None:
+    """The history report of the runs in ``sources`` (folders of stored runs, or run files); None without runs."""
+    machines, warnings = collect(sources)
     if not machines:
         return None
     out = Path(out)

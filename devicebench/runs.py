@@ -21,6 +21,8 @@ class BadRun(ValueError):
 # a newer one is refused rather than misread. Runs without the block (plain
 # pytest-benchmark) are read as they are.
 READS_FORMAT_VERSION = 1
+RUN_ID = re.compile(r"[0-9]{1,9}")
+RUN_FILE = re.compile(r"[0-9]{4,}_.*\.json")
 # A run file larger than this is not one the suite wrote (a seed run with every round is a
 # few MB); reading it would only burn memory.
 MAX_RUN_BYTES = 256 * 2**20
@@ -119,129 +121,131 @@ def _problem(data) -> str | None:
 
 
 @dataclass(frozen=True)
-class Row:
+class Result:
+    """One benchmark of a run: its median and rounds, and what it recorded (``info``, its extra_info)."""
+
     name: str
-    device: str
+    fullname: str
     median_s: float
-    iqr_s: float
-    rounds: int
-    cold_start_s: float | None
-    throughput: str
+    stats: dict
+    info: dict
+
+    @property
+    def device(self) -> str | None:
+        return self.info.get("device")
+
+    @property
+    def workload(self) -> str | None:
+        return self.info.get("workload")
+
+    @property
+    def variant(self) -> str | None:
+        return self.info.get("variant")
+
+    @property
+    def round_s(self) -> list[float]:
+        return list(self.stats.get("data") or [])
+
+    @property
+    def rounds(self) -> int:
+        return self.stats.get("rounds") or len(self.round_s)
+
+    @property
+    def iqr_s(self) -> float | None:
+        return self.stats.get("iqr")
+
+    @property
+    def unit(self) -> str | None:
+        return self.info.get("throughput_unit")
+
+    @property
+    def throughput(self) -> float | None:
+        return self.figure(self.unit) if self.unit else None
+
+    def figure(self, key: str) -> float | None:
+        """A stored number (never a bool, never NaN), or None."""
+        value = self.info.get(key)
+        return value if _is_number(value) else None
 
 
-def _format_throughput(info: dict) -> str:
-    unit = info.get("throughput_unit")
-    if not unit or unit not in info:
-        return ""
-    value = info[unit]
-    return f"{value:,.0f} {unit}" if value >= 1000 else f"{value:.4g} {unit}"
+@dataclass(frozen=True)
+class Run:
+    """A stored run, checked on load (:func:`load`): its results and what it says of its machine."""
+
+    results: tuple[Result, ...]
+    raw: dict  # the JSON as stored
+    path: Path | None = None
+
+    @property
+    def machine(self) -> dict:
+        """``machine_info.devicebench``: versions, CPU, GPUs, fingerprint; empty for plain pytest-benchmark runs."""
+        return (self.raw.get("machine_info") or {}).get("devicebench") or {}
+
+    @property
+    def fingerprint(self) -> dict:
+        return self.machine.get("fingerprint") or {}
+
+    @property
+    def block(self) -> dict:
+        """The top-level ``devicebench`` block: size, devices, skips, failures, interruption."""
+        return self.raw.get("devicebench") or {}
+
+    @property
+    def datetime(self) -> str:
+        return self.raw.get("datetime", "")
+
+    @property
+    def size(self) -> str | None:
+        return self.block.get("bench_size")
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.block.get("interrupted"))
+
+    def reasons(self, key: str, field: str) -> dict[str, str]:
+        """``skipped`` or ``failed`` as {fullname: reason or error}."""
+        return {e["fullname"]: str(e.get(field, "")) for e in self.block.get(key) or [] if isinstance(e, dict) and "fullname" in e}
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return self.reasons("skipped", "reason")
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return self.reasons("failed", "error")
+
+    def by_name(self) -> dict[str, Result]:
+        return {r.name: r for r in self.results}
 
 
-def rows(run: dict) -> list[Row]:
-    out = []
-    for bench in sorted(run["benchmarks"], key=lambda b: b["name"]):
-        info, stats = bench.get("extra_info", {}), bench["stats"]
-        out.append(
-            Row(
-                name=bench["name"],
-                device=info.get("device", "?"),
-                median_s=stats["median"],
-                iqr_s=stats.get("iqr", 0.0),
-                rounds=stats.get("rounds", 0),
-                cold_start_s=info.get("cold_start_s"),
-                throughput=_format_throughput(info),
-            )
-        )
-    return out
+def as_run(data: dict | Run, path: Path | None = None) -> Run:
+    """A :class:`Run` from a run's JSON (checked, as :func:`load_run` checks a file), or the Run itself."""
+    if isinstance(data, Run):
+        return data
+    problem = _problem(data)
+    if problem:
+        raise BadRun(f"{path or 'run'}: {problem}")
+    results = tuple(
+        Result(b["name"], b["fullname"], b["stats"]["median"], b["stats"], b.get("extra_info") or {}) for b in data["benchmarks"]
+    )
+    return Run(results, data, Path(path) if path else None)
 
 
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.4g} {unit}"
-    return f"{seconds / 1e-9:.4g} ns"
+def load(path: str | Path) -> Run:
+    """A stored run, checked, as a :class:`Run` (:class:`BadRun` with one line otherwise)."""
+    return as_run(load_run(path), Path(path))
 
 
-def _seconds(info: dict, key: str) -> str:
-    value = info.get(key)
-    return format_seconds(value) if _is_number(value) else ""
-
-
-def training_rows(run: dict) -> list[list[str]]:
-    """Where each CNN epoch's time goes, and what the training reached: name, data, epoch,
-    waiting, in the step, first batch, accuracy, time to accuracy; empty without CNN results."""
-    out = []
-    for bench in sorted(run["benchmarks"], key=lambda b: b["name"]):
-        info = bench.get("extra_info", {})
-        if info.get("workload") != "cnn" or "epoch_s" not in info:
-            continue
-        tta = info.get("time_to_accuracy_s")
-        reached = f"{format_seconds(tta)} ({info.get('epochs_to_accuracy')} epochs)" if _is_number(tta) else "not reached"
-        accuracy = info.get("val_accuracy")
-        out.append(
-            [
-                bench["name"],
-                str(info.get("dataset", "")),
-                _seconds(info, "epoch_s"),
-                _seconds(info, "data_wait_s"),
-                _seconds(info, "step_s"),
-                _seconds(info, "first_batch_s"),
-                f"{accuracy:.4f}" if _is_number(accuracy) else "",
-                f"{info.get('target_accuracy')}: {reached}",
-            ]
-        )
-    return out
-
-
-def describe_machine(run: dict) -> str:
-    info = (run.get("machine_info") or {}).get("devicebench")
+def describe_machine(run: dict | Run) -> str:
+    run = as_run(run)
+    info = run.machine
     if not info:
         return "machine: unknown (no devicebench block: written by plain pytest-benchmark?)"
     gpus = ", ".join(str(g.get("name", "?")) for g in info.get("gpus") or [] if isinstance(g, dict)) or "no GPU"
     return (
         f"{info.get('cpu_model', 'unknown CPU')} ({info.get('cpu_threads', '?')} threads), {gpus}; torch {info.get('torch', '?')}, "
-        f"CUDA {info.get('cuda')}, Python {info.get('python', '?')}; run of {run.get('datetime', '?')}"
+        f"CUDA {info.get('cuda')}, Python {info.get('python', '?')}; run of {run.datetime or '?'}"
     )
-
-
-@dataclass(frozen=True)
-class EventCheck:
-    name: str
-    median_s: float
-    event_median_s: float
-    allowance_s: float  # the largest difference that still agrees
-    allowance: str  # what it is: "3%", or the sync cost measured in the run
-    agrees: bool
-
-    @property
-    def relative_diff(self) -> float:
-        return abs(self.median_s - self.event_median_s) / self.event_median_s
-
-
-def check_against_events(run: dict, rel_tol: float = 0.03) -> list[EventCheck]:
-    """Each CUDA benchmark's median against CUDA events recorded around the same calls.
-
-    They agree within ``rel_tol`` (3%) of the events' median, or, where the run measured what
-    a synchronized round costs beyond its device work (``sync_overhead_max_s``: launching the
-    first kernel, waking from the sync, reading the timer), within that cost per call. A
-    benchmark's own spread is never an allowance: a noisy benchmark must agree as well.
-    """
-    checks = []
-    for bench in run["benchmarks"]:
-        info = bench.get("extra_info", {})
-        event_median = info.get("cuda_event_median_s")
-        if not event_median:
-            continue
-        median = bench["stats"]["median"]
-        allowance_s, allowance = rel_tol * event_median, f"{rel_tol:.0%}"
-        overhead, iterations = info.get("sync_overhead_max_s"), info.get("iterations") or 1
-        if overhead and overhead / iterations > allowance_s:
-            allowance_s = overhead / iterations
-            allowance = f"sync cost {format_seconds(overhead)}" + (f" / {iterations} calls" if iterations > 1 else "")
-        checks.append(EventCheck(bench["name"], median, event_median, allowance_s, allowance, abs(median - event_median) <= allowance_s))
-    return checks
 
 
 def stored_runs(results_dir: str | Path) -> list[Path]:
@@ -258,8 +262,6 @@ def is_file(path: str | Path) -> bool:
         return False
 
 
-RUN_ID = re.compile(r"[0-9]{1,9}")
-RUN_FILE = re.compile(r"[0-9]{4,}_.*\.json")
 
 
 def _run_time(path: Path) -> str:

@@ -4,7 +4,7 @@ Every ratio compares the same work and names what it compared with:
 
 - ``cuda:0`` over ``cpu``: against the CPU's figure of the same work. A GPU variant the CPU
   cannot run is set against the CPU variant that does the same work in the CPU's precision
-  (:data:`CPU_REFERENCE`): a tf32 or bf16 matmul against the fp32 one, the CUDA-graph
+  (each workload declares it: :func:`cpu_reference`): a tf32 or bf16 matmul against the fp32 one, the CUDA-graph
   regression against eager (the same Adam update), and the CNN's ``bf16`` and ``cudagraph``
   epochs, which keep the data on the device, against ``resident``, never against ``loader``;
 - ``dp`` over ``cuda:0``, the same variant;
@@ -23,18 +23,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import work
+from . import backends, devices, work
+from .runs import Result, Run, as_run
+from .workloads import registry
 
-# The CPU variant each GPU-only variant is compared with: the same work in the CPU's precision.
-CPU_REFERENCE = {
-    ("matmul", "tf32"): "fp32",
-    ("matmul", "bf16"): "fp32",
-    ("linear_regression", "cudagraph"): "eager",
-    ("cnn", "bf16"): "resident",
-    ("cnn", "cudagraph"): "resident",
-}
-# Which ceiling bounds which variant's throughput.
-CEILING_FOR = {("matmul", "fp32"): "matmul-fp32", ("matmul", "tf32"): "matmul-tf32", ("matmul", "bf16"): "matmul-bf16"}
+
+def _declared(workload: str, variant: str):
+    """The declared variant (its CPU reference and ceiling), or None for results of no known workload."""
+    declared = registry().get(workload)
+    if declared is None or variant not in declared.variant_names:
+        return None
+    return declared.variant(variant)
+
+
+def cpu_reference(workload: str, variant: str) -> str | None:
+    """The CPU variant a variant is set against where the CPU cannot run it (the workload declares it)."""
+    declared = _declared(workload, variant)
+    return declared.cpu_reference if declared else None
+
+
+def ceiling_for(workload: str, variant: str) -> str | None:
+    """The ceiling that bounds a variant's throughput (the workload declares it)."""
+    declared = _declared(workload, variant)
+    return declared.ceiling if declared else None
 
 
 @dataclass(frozen=True)
@@ -49,115 +60,141 @@ class Scaling:
 
 
 @dataclass(frozen=True)
+class Accelerated:
+    """One accelerator's figure of a row (``cuda:0``, ``mps``): its median, and its speed-up over the CPU."""
+
+    median_s: float
+    over_cpu: float | None
+    efficiency: float | None
+    note: str = ""  # why there is no speed-up although both ran
+
+
+@dataclass(frozen=True)
 class Row:
     workload: str
     variant: str
     cpu_s: float | None
-    cuda_s: float | None
+    cpu_reference: str | None  # the CPU result the accelerators were compared with, e.g. "cpu-resident"
+    cpu_efficiency: float | None
+    accelerators: dict[str, Accelerated]  # by device id, in the order devices list them
     dp_s: float | None
-    cpu_reference: str | None  # the CPU result the GPU was compared with, e.g. "cpu-resident"
-    gpu_over_cpu: float | None
     dp_over_gpu: float | None
-    efficiency: dict[str, float]  # device -> achieved / ceiling
     dp_replicas: int | None
     scaling: dict[str, Scaling] = field(default_factory=dict)
-    note: str = ""  # why a GPU/CPU ratio is missing although both ran
+    note: str = ""
+
+    # The first GPU's figures under the names the matrix always had.
+    @property
+    def cuda_s(self) -> float | None:
+        return self.accelerators["cuda:0"].median_s if "cuda:0" in self.accelerators else None
+
+    @property
+    def gpu_over_cpu(self) -> float | None:
+        return self.accelerators["cuda:0"].over_cpu if "cuda:0" in self.accelerators else None
+
+    @property
+    def efficiency(self) -> dict[str, float]:
+        """Device -> achieved / the same run's ceiling."""
+        out = {"cpu": self.cpu_efficiency} if self.cpu_efficiency is not None else {}
+        out.update({d: a.efficiency for d, a in self.accelerators.items() if a.efficiency is not None})
+        return out
 
 
-def _index(run: dict) -> dict[tuple[str, str, str], dict]:
-    out = {}
-    for bench in run["benchmarks"]:
-        info = bench.get("extra_info", {})
-        if {"workload", "variant", "device"} <= set(info):
-            out[(info["workload"], info["variant"], info["device"])] = bench
-    return out
+Index = dict[tuple[str, str, str], Result]
 
 
-def _median(bench: dict | None) -> float | None:
-    return bench["stats"]["median"] if bench else None
+def _index(run: Run) -> Index:
+    return {(r.workload, r.variant, r.device): r for r in run.results if r.workload and r.variant and r.device}
 
 
-def _ratio(fast: dict | None, slow: dict | None) -> float | None:
+def _ratio(fast: Result | None, slow: Result | None) -> float | None:
     """How many times ``fast`` outruns ``slow``, by throughput (the work per call may differ a little)."""
     if not fast or not slow:
         return None
-    unit = fast["extra_info"].get("throughput_unit")
-    a, b = fast["extra_info"].get(unit), slow["extra_info"].get(unit)
-    if a and b and unit == slow["extra_info"].get("throughput_unit"):
-        return a / b
-    return slow["stats"]["median"] / fast["stats"]["median"]
+    if fast.throughput and slow.throughput and fast.unit == slow.unit:
+        return fast.throughput / slow.throughput
+    return slow.median_s / fast.median_s
 
 
-def _unlike(a: dict | None, b: dict | None) -> str | None:
+def _unlike(a: Result | None, b: Result | None) -> str | None:
     if not a or not b:
         return None
-    return work.unlike(a.get("extra_info", {}), b.get("extra_info", {}), work.SAME_THROUGHPUT_WORK)
+    return work.unlike(a.info, b.info, work.SAME_THROUGHPUT_WORK)
 
 
-def _family(device_id: str) -> str:
-    """``dp:2`` -> ``dp``; ``ddp:cuda:2`` -> ``ddp:cuda``; others are their own."""
-    return ":".join(device_id.split(":")[: 2 if device_id.startswith("ddp") else 1])
+def _world(result: Result) -> int:
+    return result.info.get("world_size") or result.info.get("dp_replicas") or 1
 
 
-def _world(bench: dict) -> int:
-    info = bench["extra_info"]
-    return info.get("world_size") or info.get("dp_replicas") or 1
+def _one_process(device_id: str) -> str:
+    """The single-process device a DataParallel or DDP device is set against: ``cuda:0``, or ``cpu`` for ``ddp:cpu``."""
+    backend = devices.kind_of(device_id).backend if devices.is_known(device_id) else "cuda"
+    return next(k.id for k in devices.KINDS if k.backend == backend and k.mode == "single")
 
 
-def _scaling(index: dict, workload: str, variant: str) -> dict[str, Scaling]:
-    found = [(d, b) for (w, v, d), b in index.items() if (w, v) == (workload, variant) and (d == "dp" or d.startswith(("dp:", "ddp:")))]
+def _scaling(index: Index, workload: str, variant: str) -> dict[str, Scaling]:
+    found = [(d, r) for (w, v, d), r in index.items() if (w, v) == (workload, variant) and devices.is_known(d) and devices.kind_of(d).mode != "single"]
     out = {}
-    for device_id, bench in sorted(found, key=lambda db: (db[0].startswith("ddp"), _family(db[0]), _world(db[1]))):
-        world = _world(bench)
-        reference_id = "cpu" if device_id == "ddp:cpu" else "cuda:0"
+    for device_id, result in sorted(found, key=lambda dr: (dr[0].startswith("ddp"), devices.kind_of(dr[0]).id, _world(dr[1]))):
+        world = _world(result)
+        reference_id = _one_process(device_id)
         reference = index.get((workload, variant, reference_id))
-        unlike = _unlike(bench, reference)
-        ratio = None if unlike else _ratio(bench, reference)
+        unlike = _unlike(result, reference)
+        ratio = None if unlike else _ratio(result, reference)
         note = f"not like for like: {unlike}" if unlike else "" if reference else f"no {reference_id} result"
-        out[device_id] = Scaling(bench["stats"]["median"], ratio / world if ratio is not None else None, world, reference_id, note)
+        out[device_id] = Scaling(result.median_s, ratio / world if ratio is not None else None, world, reference_id, note)
     return out
 
 
-def _efficiency(bench: dict | None, ceiling: dict | None) -> float | None:
-    if not bench or not ceiling:
+def _efficiency(result: Result | None, ceiling: Result | None) -> float | None:
+    if not result or not ceiling or not result.throughput or not ceiling.throughput or result.unit != ceiling.unit:
         return None
-    unit = bench["extra_info"].get("throughput_unit")
-    achieved, best = bench["extra_info"].get(unit), ceiling["extra_info"].get(unit)
-    return achieved / best if achieved and best else None
+    return result.throughput / ceiling.throughput
 
 
-def matrix(run: dict) -> list[Row]:
+def accelerator_ids() -> list[str]:
+    """The single-device accelerator ids, in the order devices list them: ``cuda:0``, ``mps``."""
+    return [k.id for k in devices.KINDS if k.mode == "single" and backends.BACKENDS[k.backend].accelerator]
+
+
+def matrix(run: dict | Run) -> list[Row]:
+    run = as_run(run)
     index = _index(run)
     rows = []
     for workload, variant in sorted({(w, v) for w, v, _ in index if w != "ceiling"}):
-        cuda, dp = index.get((workload, variant, "cuda:0")), index.get((workload, variant, "dp"))
-        cpu_variant = variant if (workload, variant, "cpu") in index else CPU_REFERENCE.get((workload, variant))
+        cpu_variant = variant if (workload, variant, "cpu") in index else cpu_reference(workload, variant)
         cpu = index.get((workload, cpu_variant, "cpu")) if cpu_variant else None
-        unlike = _unlike(cuda, cpu)
-        efficiency = {}
-        ceiling_variant = CEILING_FOR.get((workload, variant))
-        for device, bench in (("cpu", index.get((workload, variant, "cpu"))), ("cuda:0", cuda)):
-            value = _efficiency(bench, index.get(("ceiling", ceiling_variant, device)) if ceiling_variant else None)
-            if value is not None:
-                efficiency[device] = value
+        ceiling_variant = ceiling_for(workload, variant)
+
+        def efficiency(device_id: str) -> float | None:
+            own = index.get((workload, variant, device_id))
+            return _efficiency(own, index.get(("ceiling", ceiling_variant, device_id))) if ceiling_variant else None
+
+        accelerated, notes = {}, []
+        for device_id in accelerator_ids():
+            result = index.get((workload, variant, device_id))
+            if result is None:
+                continue
+            unlike = _unlike(result, cpu)
+            if unlike:
+                notes.append(f"{device_id} vs cpu-{cpu_variant} not like for like: {unlike}")
+            accelerated[device_id] = Accelerated(result.median_s, None if unlike else _ratio(result, cpu), efficiency(device_id))
+        dp, cuda = index.get((workload, variant, "dp")), index.get((workload, variant, "cuda:0"))
+        if _unlike(dp, cuda):
+            notes.append(f"dp vs cuda:0 not like for like: {_unlike(dp, cuda)}")
         rows.append(
             Row(
                 workload,
                 variant,
-                _median(cpu),
-                _median(cuda),
-                _median(dp),
+                cpu.median_s if cpu else None,
                 f"cpu-{cpu_variant}" if cpu else None,
-                None if unlike else _ratio(cuda, cpu),
+                efficiency("cpu"),
+                accelerated,
+                dp.median_s if dp else None,
                 None if _unlike(dp, cuda) else _ratio(dp, cuda),
-                efficiency,
-                dp["extra_info"].get("dp_replicas") if dp else None,
+                dp.info.get("dp_replicas") if dp else None,
                 _scaling(index, workload, variant),
-                "; ".join(
-                    f"{label} not like for like: {why}"
-                    for label, why in ((f"cuda:0 vs cpu-{cpu_variant}", unlike), ("dp vs cuda:0", _unlike(dp, cuda)))
-                    if why
-                ),
+                "; ".join(notes),
             )
         )
     return rows

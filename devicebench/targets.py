@@ -1,4 +1,5 @@
-"""The suite's own speed targets on a CUDA machine, checked on one stored run (``devicebench check-targets``).
+"""Checks of one stored GPU run: its medians against CUDA events (``devicebench check-timing``)
+and the suite's own speed targets (``devicebench check-targets``).
 
 Each target compares two figures of the same run. A target whose figures are missing (the
 benchmark failed, was skipped or never ran) cannot be computed, and that is a failure too:
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
+from .runs import Result, Run, as_run
+from .units import format_seconds
 
 FP32_MATMUL_EFFICIENCY = 0.75  # of the same GPU's fp32 matmul ceiling
 LINREG_GRAPH_OVER_EAGER = 4.0
@@ -26,31 +30,21 @@ class Outcome:
 class _Target:
     name: str
     needs: tuple[str, ...]  # benchmark names
-    judge: Callable[[dict[str, dict]], tuple[bool, str]]
+    judge: Callable[[dict[str, Result]], tuple[bool, str]]
 
 
-def _throughput(bench: dict) -> float | None:
-    info = bench.get("extra_info", {})
-    value = info.get(info.get("throughput_unit"))
-    return value if isinstance(value, (int, float)) and value > 0 else None
-
-
-def _median(bench: dict) -> float:
-    return bench["stats"]["median"]
-
-
-def _matmul(b: dict[str, dict]) -> tuple[bool, str]:
-    achieved, ceiling = _throughput(b["test_matmul[cuda:0-fp32]"]), _throughput(b["test_ceiling[cuda:0-matmul-fp32]"])
-    if achieved is None or ceiling is None:
+def _matmul(b: dict[str, Result]) -> tuple[bool, str]:
+    achieved, ceiling = b["test_matmul[cuda:0-fp32]"].throughput, b["test_ceiling[cuda:0-matmul-fp32]"].throughput
+    if not achieved or not ceiling:
         return False, "no TFLOP/s recorded"
     share = achieved / ceiling
     return share >= FP32_MATMUL_EFFICIENCY, f"{achieved:.1f} of {ceiling:.1f} TFLOP/s = {share:.0%}"
 
 
-def _ratio(slow: str, fast: str, at_least: float) -> Callable[[dict[str, dict]], tuple[bool, str]]:
-    def judge(b: dict[str, dict]) -> tuple[bool, str]:
-        ratio = _median(b[slow]) / _median(b[fast])
-        return ratio >= at_least, f"{_median(b[slow]):.4g} s / {_median(b[fast]):.4g} s = {ratio:.2f}x"
+def _ratio(slow: str, fast: str, at_least: float) -> Callable[[dict[str, Result]], tuple[bool, str]]:
+    def judge(b: dict[str, Result]) -> tuple[bool, str]:
+        ratio = b[slow].median_s / b[fast].median_s
+        return ratio >= at_least, f"{b[slow].median_s:.4g} s / {b[fast].median_s:.4g} s = {ratio:.2f}x"
 
     return judge
 
@@ -75,10 +69,11 @@ TARGETS = (
 )
 
 
-def check(run: dict) -> list[Outcome]:
-    by_name = {b["name"]: b for b in run["benchmarks"]}
-    failed = {f.get("name"): f.get("error", "") for f in run.get("devicebench", {}).get("failed", []) if isinstance(f, dict)}
-    skipped = {s.get("name"): s.get("reason", "") for s in run.get("devicebench", {}).get("skipped", []) if isinstance(s, dict)}
+def check(run: dict | Run) -> list[Outcome]:
+    run = as_run(run)
+    by_name = run.by_name()
+    failed = {e.get("name"): str(e.get("error", "")) for e in run.block.get("failed") or [] if isinstance(e, dict)}
+    skipped = {e.get("name"): str(e.get("reason", "")) for e in run.block.get("skipped") or [] if isinstance(e, dict)}
     outcomes = []
     for target in TARGETS:
         missing = [name for name in target.needs if name not in by_name]
@@ -92,3 +87,40 @@ def check(run: dict) -> list[Outcome]:
         passed, detail = target.judge(by_name)
         outcomes.append(Outcome(target.name, passed, detail))
     return outcomes
+
+
+@dataclass(frozen=True)
+class EventCheck:
+    name: str
+    median_s: float
+    event_median_s: float
+    allowance_s: float  # the largest difference that still agrees
+    allowance: str  # what it is: "3%", or the sync cost measured in the run
+    agrees: bool
+
+    @property
+    def relative_diff(self) -> float:
+        return abs(self.median_s - self.event_median_s) / self.event_median_s
+
+
+def check_against_events(run: dict | Run, rel_tol: float = 0.03) -> list[EventCheck]:
+    """Each GPU benchmark's median against the device events recorded around the same calls.
+
+    They agree within ``rel_tol`` (3%) of the events' median, or, where the run measured what
+    a synchronized round costs beyond its device work (``sync_overhead_max_s``: launching the
+    first kernel, waking from the sync, reading the timer), within that cost per call. A
+    benchmark's own spread is never an allowance: a noisy benchmark must agree as well.
+    """
+    checks = []
+    for result in as_run(run).results:
+        event_median = result.figure("cuda_event_median_s")
+        if not event_median:
+            continue
+        allowance_s, allowance = rel_tol * event_median, f"{rel_tol:.0%}"
+        overhead, iterations = result.figure("sync_overhead_max_s"), result.info.get("iterations") or 1
+        if overhead and overhead / iterations > allowance_s:
+            allowance_s = overhead / iterations
+            allowance = f"sync cost {format_seconds(overhead)}" + (f" / {iterations} calls" if iterations > 1 else "")
+        agrees = abs(result.median_s - event_median) <= allowance_s
+        checks.append(EventCheck(result.name, result.median_s, event_median, allowance_s, allowance, agrees))
+    return checks

@@ -82,7 +82,7 @@ def measure(
     info = benchmark.extra_info
     # Under DDP the work runs in the ranks' processes: events and memory counters here would
     # watch an idle GPU. The ranks report their own (see devicebench.distributed).
-    on_this_process_gpu = device.is_cuda and not device.drives_ranks
+    on_this_process_gpu = device.is_accelerator and not device.drives_ranks
     if on_this_process_gpu:
         device.reset_peak_memory()
 

@@ -61,10 +61,10 @@ def test_cnn_guard():
 @pytest.mark.filterwarnings("ignore:CUDA is not available or torch_xla is imported")
 def test_bf16_variant_code_runs_where_it_can(monkeypatch):
     """The bf16 variant's Python (autocast wrapper, channels_last, evaluation) on the CPU; a GPU runs it for real."""
-    from devicebench import config, data, devices
+    from devicebench import data, devices
 
     images = data.synthetic(n_train=256, n_test=128)
-    size = config.SMOKE.cnn
+    size = cnn.WORKLOAD.size("smoke")
     trainer = cnn.Trainer(devices.open_device("cpu"), "bf16", images, size, workers=0)
     assert isinstance(trainer.model, cnn.Bf16Autocast)
     assert trainer.train_x.is_contiguous(memory_format=torch.channels_last)

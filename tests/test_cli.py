@@ -41,7 +41,7 @@ def test_show_prints_a_stored_run_with_its_machine(smoke_run, capsys):
     assert set(lines[header + 1]) <= {"-", " "}
     matmul = next(line for line in lines if line.startswith("test_matmul[cpu-fp32] "))
     assert matmul.index(matmul.split()[1]) == lines[header].index("median")
-    assert "tflops" in out and "steps_per_s" in out
+    assert "TFLOP/s" in out and "steps/s" in out
     assert sum(1 for line in lines if line.startswith("test_cnn[cpu-")) == 4  # timings, then where the time goes
     assert f"torch {torch.__version__}" in out
     assert cli.main(["show", str(path), "--format", "markdown"]) == 0

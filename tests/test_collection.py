@@ -5,8 +5,10 @@ import re
 import torch
 
 from devicebench import devices
+from devicebench.runs import load_run
+from devicebench.workloads import registry
 
-from .conftest import run_benches
+from .conftest import ROOT, run_benches
 
 EXPECTED_IDS = {
     "test_matmul.py::test_matmul": ["cpu-fp32", "cuda:0-fp32", "cuda:0-tf32", "cuda:0-bf16", "dp-fp32", "dp-bf16"],
@@ -29,17 +31,45 @@ def test_every_workload_is_parametrized_by_device_then_variant(tmp_path):
     for function, params in EXPECTED_IDS.items():
         for param in params:
             assert f"benches/{function}[{param}]" in ids
-    # cpu, cuda:0, dp, ddp:cpu and ddp:cuda (and the dp:K, ddp:cuda:K ladders of a machine
-    # with several GPUs) for every variant of every workload, and the data pipeline's 4
-    # worker counts x 2 memory kinds: nothing is left out silently.
-    assert len(devices.all_ids()) == 5 + 2 * max(0, torch.cuda.device_count() - 1)
-    assert len(ids) == len(devices.all_ids()) * (3 + 3 + 4 + 4 + 4) + 4 * 2
+    # Every declared variant of every workload on every device of this machine (cpu, cuda:0,
+    # dp, ddp:cpu, ddp:cuda, mps, and the dp:K, ddp:cuda:K ladders of a machine with several
+    # GPUs), and the host workloads' variants once: nothing is left out silently.
+    expected = sum(len(w.variants) * (1 if w.devices == "host" else len(devices.all_ids())) for w in registry().values())
+    assert len(ids) == expected
+    assert len(devices.all_ids()) == len(devices.DEVICE_IDS) + 2 * max(0, torch.cuda.device_count() - 1)
+
+
+def test_every_benchmark_ever_stored_is_still_collected(tmp_path):
+    """History stays comparable: each stored run's benchmark names are ids the suite still has."""
+    run = run_benches("--collect-only", "-q", storage=tmp_path)
+    names = {line.split("::", 1)[1] for line in collected(run)}
+    stored = [p for p in (ROOT / "results").rglob("[0-9][0-9][0-9][0-9]_*.json")]
+    assert stored
+    for path in stored:
+        missing = {b["name"] for b in load_run(path)["benchmarks"]} - names
+        assert not missing, f"{path.name}: {sorted(missing)}"
+
+
+def test_every_figure_a_stored_run_has_is_still_recorded(smoke_run):
+    """The keys each workload records now include every key the stored runs have (new ones may join)."""
+    now: dict[str, set[str]] = {}
+    for bench in load_run(smoke_run.run_files()[0])["benchmarks"]:
+        now.setdefault(bench["extra_info"]["workload"], set()).update(bench["extra_info"])
+    for path in (ROOT / "results").rglob("[0-9][0-9][0-9][0-9]_*.json"):
+        for bench in load_run(path)["benchmarks"]:
+            info = bench["extra_info"]
+            if info["workload"] in now and info["device"] in ("cpu", "ddp:cpu"):  # what a CPU machine records
+                assert set(info) - RUN_ONLY <= now[info["workload"]], (path.name, bench["name"], set(info) - now[info["workload"]])
+
+
+# Recorded only where a GPU ran: its name and events, DataParallel's replicas, a one-GPU DDP note.
+RUN_ONLY = {"device_name", "cuda_event_median_s", "cuda_event_q1_s", "cuda_event_q3_s", "sync_overhead_max_s", "dp_replicas", "dp_note", "ddp_note"}
 
 
 def test_gpu_params_carry_the_gpu_marker(tmp_path):
     gpu = collected(run_benches("--collect-only", "-q", "-m", "gpu", storage=tmp_path))
     not_gpu = collected(run_benches("--collect-only", "-q", "-m", "not gpu", storage=tmp_path))
-    assert gpu and all(re.search(r"\[(cuda:0|dp(:\d+)?|ddp:cuda(:\d+)?)-", nodeid) for nodeid in gpu)
+    assert gpu and all(re.search(r"\[(cuda:0|mps|dp(:\d+)?|ddp:cuda(:\d+)?)-", nodeid) for nodeid in gpu)
     assert not_gpu and all(re.search(r"\[(cpu|ddp:cpu|workers\d)-", nodeid) for nodeid in not_gpu)
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from devicebench import targets
-from devicebench.runs import check_against_events, load_run
+from devicebench.runs import load_run
+from devicebench.targets import check_against_events
 
 from .test_compare import run_cli
 

@@ -5,20 +5,20 @@ import math
 import pytest
 import torch
 
-from devicebench import config, devices, fingerprint, precision
+from devicebench import config, devices, fingerprint, plugin, precision
 from devicebench.workloads import linreg
 
 
 def test_device_list_is_checked():
     assert devices.parse_device_list("cpu, dp,cpu") == ("cpu", "dp")
-    with pytest.raises(ValueError, match="valid devices: cpu, cuda:0, dp, ddp:cpu, ddp:cuda"):
+    with pytest.raises(ValueError, match="valid devices: cpu, cuda:0, dp, ddp:cpu, ddp:cuda, mps"):
         devices.parse_device_list("cpu,cuda:1")
 
 
 def test_device_params_mark_gpus_and_give_skip_reasons(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    params = {p.id: p for p in devices.device_params(("cpu", "dp"))}
-    assert list(params) == ["cpu", "cuda:0", "dp", "ddp:cpu", "ddp:cuda"]
+    params = {p.id: p for p in plugin.device_params(("cpu", "dp"))}
+    assert list(params) == ["cpu", "cuda:0", "dp", "ddp:cpu", "ddp:cuda", "mps"]
     marks = {pid: {m.name: m for m in p.marks} for pid, p in params.items()}
     assert "gpu" not in marks["cpu"] and "skip" not in marks["cpu"]
     assert marks["cuda:0"]["skip"].kwargs["reason"] == "not selected by --bench-devices=cpu,dp"
@@ -29,8 +29,8 @@ def test_device_params_mark_gpus_and_give_skip_reasons(monkeypatch):
 def test_with_n_gpus_dp_and_ddp_get_a_ladder_of_1_to_n_gpus(monkeypatch):
     """The multi-GPU collection, as far as a machine without N GPUs can check it."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    params = {p.id: {m.name: m for m in p.marks} for p in devices.device_params(devices.DEVICE_IDS, gpu_count=3)}
-    assert list(params) == ["cpu", "cuda:0", "dp:1", "dp:2", "dp", "ddp:cpu", "ddp:cuda:1", "ddp:cuda:2", "ddp:cuda"]
+    params = {p.id: {m.name: m for m in p.marks} for p in plugin.device_params(devices.DEVICE_IDS, gpu_count=3)}
+    assert list(params) == ["cpu", "cuda:0", "dp:1", "dp:2", "dp", "ddp:cpu", "ddp:cuda:1", "ddp:cuda:2", "ddp:cuda", "mps"]
     multi = {pid for pid, marks in params.items() if "multi_gpu" in marks}
     assert multi == {"dp:2", "dp", "ddp:cuda:2", "ddp:cuda"}
     assert all("gpu" in params[pid] for pid in ("cuda:0", "dp:1", "dp", "ddp:cuda:1", "ddp:cuda"))
@@ -38,8 +38,8 @@ def test_with_n_gpus_dp_and_ddp_get_a_ladder_of_1_to_n_gpus(monkeypatch):
     assert devices.is_selected("dp:2", ("dp",)) and not devices.is_selected("dp:2", ("ddp:cuda",))
     assert devices.is_selected("ddp:cuda:2", ("ddp:cuda",)) and not devices.is_selected("ddp:cpu", ("dp",))
     assert params["dp:2"]["skip"].kwargs["reason"] == "CUDA not available"
-    one_gpu = [p.id for p in devices.device_params(("dp:4",), gpu_count=1)]
-    assert one_gpu == ["cpu", "cuda:0", "dp:4", "dp", "ddp:cpu", "ddp:cuda"]  # asked for by name: kept, as a skip
+    one_gpu = [p.id for p in plugin.device_params(("dp:4",), gpu_count=1)]
+    assert one_gpu == ["cpu", "cuda:0", "dp:4", "dp", "ddp:cpu", "ddp:cuda", "mps"]  # asked for by name: kept, as a skip
 
 
 def test_ladder_ids_are_parsed_and_counted():
@@ -79,14 +79,17 @@ def test_precision_is_set_and_restored():
 
 
 def test_sizes_are_checked():
-    assert config.get_size("seed").matmul == config.MatmulSize(10_000, 200, 10_000)
-    assert config.get_size("seed").linreg.steps == config.get_size("smoke").linreg.steps == 500
+    from devicebench.workloads import matmul
+
+    assert config.get_size("seed").rounds == config.SEED_ROUNDS
+    assert matmul.WORKLOAD.size("seed") == matmul.MatmulSize(10_000, 200, 10_000)
+    assert linreg.WORKLOAD.size("seed").steps == linreg.WORKLOAD.size("smoke").steps == 500
     with pytest.raises(ValueError, match="valid sizes: smoke, seed"):
         config.get_size("big")
 
 
 def test_linreg_guard():
-    size = config.SMOKE.linreg
+    size = linreg.WORKLOAD.size("smoke")
     linreg.check(size, 4.01, [2.0, -3.0], 10.0)
     for loss, w, b, message in [
         (math.nan, [2.0, -3.0], 10.0, "diverged"),
@@ -101,13 +104,13 @@ def test_linreg_guard():
 
 @pytest.mark.parametrize("variant", ["eager", "fused"])
 def test_every_round_trains_from_the_same_start(variant):
-    trainer = linreg.Trainer(devices.open_device("cpu"), variant, config.SMOKE.linreg)
+    trainer = linreg.Trainer(devices.open_device("cpu"), variant, linreg.WORKLOAD.size("smoke"))
     trainer.reset()
     first = trainer.run().item()
     trainer.reset()
     second = trainer.run().item()
     assert first == second
-    linreg.check(config.SMOKE.linreg, second, *trainer.learned())
+    linreg.check(linreg.WORKLOAD.size("smoke"), second, *trainer.learned())
 
 
 def test_a_generic_cpu_name_gains_its_generation_and_a_named_one_keeps_its_fingerprint():

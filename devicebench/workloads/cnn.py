@@ -10,9 +10,13 @@ Variants:
   processes, as the tutorial does it (pinned memory on a GPU);
 - ``resident``: the whole training set as one tensor on the device, batches picked by a
   permutation index: no host work per batch;
-- ``bf16`` (GPU): ``resident`` under bf16 autocast with channels_last tensors;
-- ``cudagraph`` (GPU): ``resident`` with the whole training step captured in a CUDA graph and
-  replayed per batch (a partial last batch would change shapes: it is dropped).
+- ``bf16`` (bf16 tensor cores): ``resident`` under bf16 autocast with channels_last tensors;
+- ``cudagraph`` (CUDA graphs): ``resident`` with the whole training step captured in a CUDA
+  graph and replayed per batch (a partial last batch would change shapes: it is dropped).
+
+Every variant runs under PyTorch's defaults (cuDNN TF32 on, autotuning off), so variants
+differ only in what they name, and trains ``epochs`` per size. Under DDP each rank trains its
+shard with its share of the same global batch (see :func:`batch_per_process`).
 
 Each epoch also records how long the host waited for data (``data_wait_s``) and how long
 the first batch took to arrive (``first_batch_s``, worker start-up included).
@@ -21,30 +25,44 @@ the first batch took to arrive (``first_batch_s``, worker start-up included).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ..config import CnnSize
-from ..data import ImageData
-from ..devices import BenchDevice
-from ..fingerprint import cpu_threads
-
-VARIANTS = ("loader", "resident", "bf16", "cudagraph")
-GPU_VARIANTS = ("bf16", "cudagraph")
+from .. import data, distributed
+from ..config import Rounds
+from ..env import cpu_threads
+from ..precision import PYTORCH_DEFAULTS
+from . import Context, Step, Timed, Variant, Workload
 
 
-def unsupported(device: BenchDevice, variant: str) -> str | None:
-    if variant in GPU_VARIANTS and not device.is_cuda:
-        return f"{variant} is a GPU variant (bf16 autocast + channels_last, or a CUDA graph)"
-    if variant == "cudagraph" and device.is_dp:
-        return "DataParallel runs its replicas on threads and cannot be captured in a CUDA graph"
-    if variant in GPU_VARIANTS and device.is_ddp:
-        return f"{variant} under DistributedDataParallel is not measured yet; ddp runs loader and resident"
-    return None
+@dataclass(frozen=True)
+class CnnSize:
+    """The tutorial's CNN: ``epochs`` training epochs over ``n_train`` images, batch 128, Adam.
+
+    Each epoch is one call: the first is the cold one, the others are the timed rounds (no
+    warm-up: the model keeps training from round to round). The epoch count is fixed per
+    size, never derived from measured speed, so that every device and every run trains the
+    same model for as long, and accuracies and losses compare like with like.
+    ``loader_workers`` is capped by the machine's cores.
+    """
+
+    n_train: int
+    n_test: int
+    epochs: int
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam's default, as the tutorial leaves it
+    loader_workers: int = 4
+
+    @property
+    def rounds(self) -> Rounds:
+        timed = self.epochs - 1
+        return Rounds(warmup=0, min_rounds=timed, max_rounds=timed, target_s=0.0)
 
 
 def build_model() -> torch.nn.Module:
@@ -84,12 +102,12 @@ def batch_per_process(size: CnnSize, world_size: int) -> int:
 class Bf16Autocast(torch.nn.Module):
     """The model's forward under bf16 autocast: DataParallel's replica threads do not inherit the caller's."""
 
-    def __init__(self, net: torch.nn.Module):
+    def __init__(self, net: torch.nn.Module, device_type: str):
         super().__init__()
-        self.net = net
+        self.net, self.device_type = net, device_type
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+        with torch.autocast(device_type=self.device_type, dtype=torch.bfloat16):
             return self.net(x)
 
 
@@ -104,9 +122,9 @@ class Trainer:
 
     def __init__(
         self,
-        device: BenchDevice,
+        device,
         variant: str,
-        data: ImageData,
+        images: data.ImageData,
         size: CnnSize,
         workers: int,
         shard: tuple[int, int] = (0, 1),
@@ -114,25 +132,27 @@ class Trainer:
     ):
         """``shard`` = (rank, world size): under DDP each rank trains on its own part of the data,
         with ``batch_size`` samples a step (default: the size's; see :func:`batch_per_process`)."""
-        self.device, self.variant, self.size = device, variant, size
+        self.device, self.variant, self.size, self.dataset = device, variant, size, images.name
         self.batch_size = batch_size or size.batch_size
+        self.pinned = device.supports("pinned_memory")
         self.workers = workers if variant == "loader" else 0
         dev = device.torch_device
         rank, world = shard
         self.epochs_done = 0
-        self.n_train = min(size.n_train, len(data.train))
-        self.n_test = min(size.n_test, len(data.test))
+        self.n_train = min(size.n_train, len(images.train))
+        self.n_test = min(size.n_test, len(images.test))
         self.channels_last = variant == "bf16"
         self.net = build_model()
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.model = device.wrap(Bf16Autocast(self.net) if variant == "bf16" else self.net)
+        self.autocast_type = device.backend.autocast_type
+        self.model = device.wrap(Bf16Autocast(self.net, self.autocast_type) if variant == "bf16" else self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=size.lr, capturable=variant == "cudagraph")
         self.stats: list[EpochStats] = []
-        self.test_x = self._as_images(data.test_images[: self.n_test]).to(dev)
-        self.test_y = data.test_labels[: self.n_test].to(dev)
+        self.test_x = self._as_images(images.test_images[: self.n_test]).to(dev)
+        self.test_y = images.test_labels[: self.n_test].to(dev)
         if variant == "loader":
-            train_set = torch.utils.data.Subset(data.train, range(self.n_train))
+            train_set = torch.utils.data.Subset(images.train, range(self.n_train))
             self.sampler = None
             if world > 1:
                 self.sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=0)
@@ -142,17 +162,17 @@ class Trainer:
                 shuffle=self.sampler is None,
                 sampler=self.sampler,
                 num_workers=self.workers,
-                pin_memory=device.is_cuda,
+                pin_memory=self.pinned,
                 generator=torch.Generator().manual_seed(0),
             )
             self.n_train = len(self.sampler) if self.sampler is not None else self.n_train
         else:
             mine = torch.arange(rank, self.n_train, world)  # this rank's index shard
-            self.train_x = self._as_images(data.train_images[mine]).to(dev)
-            self.train_y = data.train_labels[mine].to(dev)
+            self.train_x = self._as_images(images.train_images[mine]).to(dev)
+            self.train_y = images.train_labels[mine].to(dev)
             self.n_train = len(mine)
             self.perm_gen = torch.Generator(device=dev).manual_seed(0)
-        self.graph = None
+        self.replay = None
         if variant == "cudagraph":
             self._capture()
 
@@ -169,7 +189,7 @@ class Trainer:
 
     def _autocast(self):
         if self.variant == "bf16":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            return torch.autocast(device_type=self.autocast_type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -184,17 +204,9 @@ class Trainer:
         bs = self.batch_size
         self.static_x = self.train_x[:bs].clone()
         self.static_y = self.train_y[:bs].clone()
-        # Warm up on a side stream (optimizer state, cuDNN workspaces), as the capture recipe asks.
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                self._step(self.static_x, self.static_y)
-        torch.cuda.current_stream().wait_stream(side)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.static_loss = self._step(self.static_x, self.static_y)
+        self.replay, self.static_loss = self.device.backend.capture(
+            lambda: self._step(self.static_x, self.static_y), before=lambda: self.optimizer.zero_grad(set_to_none=True)
+        )
 
     def epoch(self) -> torch.Tensor:
         """One pass over the training set; returns the last batch's loss, still on the device."""
@@ -207,7 +219,7 @@ class Trainer:
         return self._resident_epoch()
 
     def _loader_epoch(self) -> torch.Tensor:
-        dev, pinned = self.device.torch_device, self.device.is_cuda
+        dev, pinned = self.device.torch_device, self.pinned
         wait, first, loss = 0.0, None, None
         start = time.perf_counter()
         batches = iter(self.loader)
@@ -228,13 +240,13 @@ class Trainer:
     def _resident_epoch(self) -> torch.Tensor:
         bs, n = self.batch_size, self.n_train
         perm = torch.randperm(n, device=self.device.torch_device, generator=self.perm_gen)
-        n_batches = n // bs if self.graph is not None else math.ceil(n / bs)
+        n_batches = n // bs if self.replay is not None else math.ceil(n / bs)
         wait, first, loss = 0.0, None, None
         start = time.perf_counter()
         for i in range(n_batches):
             t0 = time.perf_counter()
             idx = perm[i * bs : (i + 1) * bs]
-            if self.graph is not None:
+            if self.replay is not None:
                 torch.index_select(self.train_x, 0, idx, out=self.static_x)
                 torch.index_select(self.train_y, 0, idx, out=self.static_y)
             else:
@@ -242,8 +254,8 @@ class Trainer:
             wait += time.perf_counter() - t0
             if first is None:
                 first = time.perf_counter() - start
-            if self.graph is not None:
-                self.graph.replay()
+            if self.replay is not None:
+                self.replay()
                 loss = self.static_loss
             else:
                 loss = self._step(x, y)
@@ -315,3 +327,126 @@ def time_to_accuracy(
         if accuracy >= target:
             return elapsed, i + 1
     return None, None
+
+
+def rank_trainer(device, rank: int, world_size: int, *, variant: str, size: CnnSize, data_root) -> Trainer:
+    """One DDP rank's trainer, inside its own process: it loads the images itself, trains its
+    shard with its share of the global batch, and has one process's loader workers."""
+    images = data.load(data_root)
+    return Trainer(device, variant, images, size, loader_workers(size), shard=(rank, world_size), batch_size=batch_per_process(size, world_size))
+
+
+def build(device, variant: Variant, size: CnnSize, context: Context) -> Step:
+    """The step: one epoch a call, evaluated between epochs (untimed), checked after the last."""
+    images = context.images()
+    batch = batch_per_process(size, device.world_size)
+    info = {"dataset": images.name, "batch_size": size.batch_size, "global_batch": batch * device.world_size, "epochs": size.epochs}
+    if device.is_ddp:
+        info["batch_per_rank"] = batch
+    close = None
+    if device.drives_ranks:  # one process per rank, each on its shard; see devicebench.distributed
+        factory = functools.partial(rank_trainer, variant=variant.name, size=size, data_root=context.data_root)
+        trainer = distributed.DistributedEpochs(device, factory, context.dist_timeout_s)
+        close = trainer.close
+    elif device.launch is not None:  # this process is one rank of torchrun's
+        launch = device.launch
+        local = Trainer(device, variant.name, images, size, loader_workers(size), shard=(launch.rank, launch.world_size), batch_size=batch)
+        trainer = distributed.LaunchedEpochs(device, local)
+        info.update(hosts=trainer.hosts, node_software=trainer.node_software)
+    else:
+        trainer = Trainer(device, variant.name, images, size, loader_workers(size), batch_size=batch)
+    info.update(
+        n_train=trainer.n_train,
+        n_test=min(size.n_test, len(images.test)),
+        samples=trainer.samples_per_epoch,
+        workers=trainer.workers,
+        parameters=parameter_count(build_model()),
+    )
+    accuracies: list[float] = []
+
+    def evaluate_last_epoch() -> None:  # untimed: runs before each epoch, after the one before it
+        if len(trainer.stats) > len(accuracies):
+            accuracies.append(trainer.evaluate()[1])
+
+    def finish(timed: Timed) -> dict:
+        # Read back only now: every .item() above would have been a sync inside an epoch.
+        last = timed.last
+        final_loss = last.item() if torch.is_tensor(last) else last  # DDP's ranks send a float
+        val_loss, val_accuracy = trainer.evaluate()
+        out = {}
+        if device.drives_ranks and trainer.epochs:
+            rank0 = [records[0].epoch_s for records in trainer.epochs[-len(timed.round_s) :]] if timed.round_s else []
+            peak = max((r.peak_memory_bytes or 0 for r in trainer.epochs[-1]), default=0) or None
+            out.update(rank0_epoch_s=rank0, peak_memory_bytes=peak)
+        if device.is_ddp:
+            out.update(samples_per_rank=trainer.samples_per_rank, threads_per_rank=trainer.threads)
+            if timed.median_s:
+                out["per_rank_samples_per_s"] = [n / timed.median_s for n in trainer.samples_per_rank]
+        accuracies.append(val_accuracy)
+        out.update(final_loss=final_loss, val_loss=val_loss, val_accuracy=val_accuracy, accuracy_per_epoch=accuracies)
+        if timed.round_s:
+            timed_stats = trainer.stats[-len(timed.round_s) :]
+            epoch_s = statistics.median(timed.round_s)
+            data_wait_s = statistics.median(s.data_wait_s for s in timed_stats)
+            target = TARGET_ACCURACY[images.name]
+            tta_s, tta_epochs = time_to_accuracy(timed.call_s, accuracies, target, setup_s=timed.setup_s)
+            out.update(
+                epoch_s=epoch_s,
+                data_wait_s=data_wait_s,
+                step_s=epoch_s - data_wait_s,
+                first_batch_s=trainer.stats[0].first_batch_s,
+                first_batch_steady_s=statistics.median(s.first_batch_s for s in timed_stats),
+                target_accuracy=target,
+                time_to_accuracy_s=tta_s,
+                epochs_to_accuracy=tta_epochs,
+            )
+        check(images.name, context.size_name, final_loss, val_accuracy)
+        return out
+
+    return Step(
+        call=trainer.epoch,
+        work=trainer.samples_per_epoch,
+        setup=evaluate_last_epoch,
+        info=info,
+        rounds=size.rounds,
+        finish=finish,
+        close=close,
+    )
+
+
+ON_THREADS = "DataParallel runs its replicas on threads and cannot be captured in a CUDA graph"
+
+WORKLOAD = Workload(
+    name="cnn",
+    test="test_cnn",
+    variants=(
+        Variant("loader", PYTORCH_DEFAULTS),
+        Variant("resident", PYTORCH_DEFAULTS),
+        # Both keep the data on the device, as resident does: resident is their CPU reference.
+        Variant(
+            "bf16",
+            PYTORCH_DEFAULTS,
+            needs=frozenset({"bf16"}),
+            cpu_reference="resident",
+            no_ddp="bf16 under DistributedDataParallel is not measured yet; ddp runs loader and resident",
+        ),
+        Variant(
+            "cudagraph",
+            PYTORCH_DEFAULTS,
+            needs=frozenset({"graphs"}),
+            cpu_reference="resident",
+            no_dp=ON_THREADS,
+            no_ddp="cudagraph under DistributedDataParallel is not measured yet; ddp runs loader and resident",
+        ),
+    ),
+    sizes={
+        # A CPU epoch takes 20-40 s on 2 cores: one cold epoch and 3 timed ones keep each CPU
+        # variant near 2 minutes, and 4 epochs take Fashion-MNIST past the accuracy floor (0.85).
+        "seed": CnnSize(n_train=60_000, n_test=10_000, epochs=4),
+        "smoke": CnnSize(n_train=1024, n_test=512, epochs=4, loader_workers=2),
+    },
+    unit="samples_per_s",
+    build=lambda *args: build(*args),
+    devices="training",
+    size_keys=("batch_size",),
+)

@@ -8,8 +8,8 @@ Variants:
 - ``eager``: the tutorial's loop without its logging (its ``.item()`` every 50 steps forces a
   device sync inside the step and is left out);
 - ``fused``: the same with ``Adam(fused=True)``, one kernel for the whole update;
-- ``cudagraph``: the whole step (forward, backward, optimizer) captured once in a CUDA graph
-  and replayed, PyTorch's "whole network capture" recipe; GPU only.
+- ``cudagraph``: the whole step (forward, backward, optimizer) captured once in a CUDA graph and
+  replayed, PyTorch's "whole network capture" recipe; where the device has graphs.
 """
 
 from __future__ import annotations
@@ -19,20 +19,26 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import LinRegSize
-from ..devices import DDP_ONLY_TRAINING, BenchDevice
-
-VARIANTS = ("eager", "fused", "cudagraph")
+from ..precision import STRICT_FP32
+from . import Step, Timed, Variant, Workload
 
 
-def unsupported(device: BenchDevice, variant: str) -> str | None:
-    if device.is_ddp:
-        return DDP_ONLY_TRAINING
-    if variant == "cudagraph" and not device.is_cuda:
-        return "CUDA graphs need a CUDA device"
-    if variant == "cudagraph" and device.is_dp:
-        return "DataParallel runs its replicas on threads and cannot be captured in a CUDA graph"
-    return None
+@dataclass(frozen=True)
+class LinRegSize:
+    """The tutorial's linear regression: y = x @ w + b + noise, full-batch Adam.
+
+    ``steps`` is the same at every size: fewer would stop short of convergence and the
+    correctness guard (final loss near the noise variance) would no longer hold.
+    """
+
+    n: int
+    steps: int
+    lr: float = 0.1
+    true_w: tuple[float, float] = (2.0, -3.0)
+    true_b: float = 10.0
+    noise_sd: float = 2.0
+    x_low: float = -5.0
+    x_high: float = 5.0
 
 
 def make_data(size: LinRegSize, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,7 +52,7 @@ def make_data(size: LinRegSize, device: torch.device) -> tuple[torch.Tensor, tor
 class Trainer:
     """Model, optimizer and data on one device; ``reset`` then ``run`` is one timed round."""
 
-    def __init__(self, device: BenchDevice, variant: str, size: LinRegSize):
+    def __init__(self, device, variant: str, size: LinRegSize):
         self.size = size
         self.x, self.y = make_data(size, device.torch_device)
         torch.manual_seed(0)
@@ -59,13 +65,13 @@ class Trainer:
         elif variant == "fused":
             self.optimizer = torch.optim.Adam(params, lr=size.lr, fused=True)
         else:
-            # capturable keeps Adam's step count on the GPU, so a replay does not read it on the host.
+            # capturable keeps Adam's step count on the device, so a replay does not read it on the host.
             self.optimizer = torch.optim.Adam(params, lr=size.lr, capturable=True)
         self.loss_fn = torch.nn.MSELoss()
-        self.graph = None
+        self.replay = None
         self.loss = None
         if variant == "cudagraph":
-            self._capture()
+            self.replay, self.loss = device.backend.capture(self._step, before=lambda: self.optimizer.zero_grad(set_to_none=True))
 
     def _step(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
@@ -73,20 +79,6 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         return loss
-
-    def _capture(self) -> None:
-        # Warm up on a side stream first, as the capture recipe asks: this creates the
-        # optimizer state and library workspaces that the captured graph will reuse.
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                self._step()
-        torch.cuda.current_stream().wait_stream(side)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.loss = self._step()
 
     def reset(self) -> None:
         """Initial weights and an empty optimizer state, written in place (a graph holds their addresses)."""
@@ -100,9 +92,9 @@ class Trainer:
 
     def run(self) -> torch.Tensor:
         """``steps`` training steps; returns the last loss, still on the device (no sync here)."""
-        if self.graph is not None:
+        if self.replay is not None:
             for _ in range(self.size.steps):
-                self.graph.replay()
+                self.replay()
             return self.loss
         loss = None
         for _ in range(self.size.steps):
@@ -141,3 +133,38 @@ def check(size: LinRegSize, final_loss: float, w: list[float], b: float, guard: 
     w_err = max(abs(got - want) for got, want in zip(w, size.true_w))
     if w_err > guard.w_tol or abs(b - size.true_b) > guard.b_tol:
         raise AssertionError(f"learned w={w}, b={b:.4f}; truth w={list(size.true_w)}, b={size.true_b}")
+
+
+def build(device, variant: Variant, size: LinRegSize, context=None) -> Step:
+    trainer = Trainer(device, variant.name, size)
+
+    def finish(timed: Timed) -> dict:
+        # Read only now, after timing: .item() inside a step would force a device sync.
+        final_loss = float(timed.last.item())
+        w, b = trainer.learned()
+        check(size, final_loss, w, b)
+        return {"final_loss": final_loss, "learned_w": w, "learned_b": b}
+
+    return Step(call=trainer.run, setup=trainer.reset, work=size.steps, info={"dataset": "synthetic"}, finish=finish)
+
+
+GRAPHS_ON_THREADS = "DataParallel runs its replicas on threads and cannot be captured in a CUDA graph"
+
+WORKLOAD = Workload(
+    name="linear_regression",
+    test="test_linear_regression",
+    variants=(
+        Variant("eager"),
+        Variant("fused"),
+        # The same Adam update as eager, replayed from a graph: eager is its CPU reference.
+        Variant("cudagraph", STRICT_FP32, needs=frozenset({"graphs"}), cpu_reference="eager", no_dp=GRAPHS_ON_THREADS),
+    ),
+    sizes={
+        "seed": LinRegSize(n=1_000_000, steps=500),
+        # 10,000 points still pin w and b to about 0.02 (noise sd / sqrt(n)): the guard holds.
+        "smoke": LinRegSize(n=10_000, steps=500),
+    },
+    unit="steps_per_s",
+    build=lambda *args: build(*args),  # looked up when called, so a test plugin may replace build
+    size_keys=("n", "steps", "lr"),
+)

@@ -1,38 +1,37 @@
 """``c = torch.matmul(a, b)`` with (10000x200) @ (200x10000), the tutorial's first benchmark.
 
 The output is allocated by every call, as the tutorial writes it. Variants: ``fp32`` (strict
-IEEE fp32, TF32 off: the like-for-like CPU comparison), ``tf32`` and ``bf16`` (GPU tensor-core
-modes). On ``dp`` the multiplication runs as a module inside DataParallel, which splits the
-rows of ``a`` across the visible GPUs and gathers ``c`` on the first.
+IEEE fp32, TF32 off: the like-for-like CPU comparison), ``tf32`` and ``bf16`` (tensor-core
+modes, where the device has them). On ``dp`` the multiplication runs as a module inside
+DataParallel, which splits the rows of ``a`` across the visible GPUs and gathers ``c`` on the
+first.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
 
-from ..config import MatmulSize
-from ..devices import DDP_ONLY_TRAINING, BenchDevice
-from ..precision import STRICT_FP32, TF32, Precision
-
-VARIANTS = ("fp32", "tf32", "bf16")
+from ..precision import STRICT_FP32, TF32
+from . import Step, Variant, Workload
 
 
-def unsupported(device: BenchDevice, variant: str) -> str | None:
-    if device.is_ddp:
-        return DDP_ONLY_TRAINING
-    if not device.is_cuda and variant != "fp32":
-        return f"{variant} matmul is a GPU tensor-core mode; the CPU benchmark is fp32"
-    return None
+@dataclass(frozen=True)
+class MatmulSize:
+    """``c = torch.matmul(a, b)`` with a (m x k) and b (k x n), as the tutorial writes it."""
+
+    m: int
+    k: int
+    n: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.m * self.k * self.n
 
 
-def precision_for(variant: str) -> Precision:
-    return TF32 if variant == "tf32" else STRICT_FP32
-
-
-def dtype_for(variant: str) -> torch.dtype:
-    return torch.bfloat16 if variant == "bf16" else torch.float32
+def dtype_for(variant: Variant) -> torch.dtype:
+    return torch.bfloat16 if variant.name == "bf16" else torch.float32
 
 
 class MatmulModule(torch.nn.Module):
@@ -46,13 +45,29 @@ class MatmulModule(torch.nn.Module):
         return torch.matmul(a, self.b)
 
 
-def build(device: BenchDevice, variant: str, size: MatmulSize) -> Callable[[], torch.Tensor]:
+def build(device, variant: Variant, size: MatmulSize, context=None) -> Step:
     """The step: one matmul on ``device``, inputs made (untimed) from a fixed seed."""
     gen = torch.Generator().manual_seed(0)
     dtype = dtype_for(variant)
     a = torch.randn(size.m, size.k, generator=gen).to(device.torch_device, dtype)
     b = torch.randn(size.k, size.n, generator=gen).to(device.torch_device, dtype)
+    info = {"dtype": str(dtype), "flops": size.flops}
     if device.is_dp:
         module = device.wrap(MatmulModule(b))
-        return lambda: module(a)
-    return lambda: torch.matmul(a, b)
+        return Step(call=lambda: module(a), work=size.flops / 1e12, info=info)
+    return Step(call=lambda: torch.matmul(a, b), work=size.flops / 1e12, info=info)
+
+
+WORKLOAD = Workload(
+    name="matmul",
+    test="test_matmul",
+    variants=(
+        Variant("fp32", STRICT_FP32, ceiling="matmul-fp32"),
+        Variant("tf32", TF32, needs=frozenset({"tf32"}), cpu_reference="fp32", ceiling="matmul-tf32"),
+        Variant("bf16", STRICT_FP32, needs=frozenset({"bf16"}), cpu_reference="fp32", ceiling="matmul-bf16"),
+    ),
+    sizes={"seed": MatmulSize(m=10_000, k=200, n=10_000), "smoke": MatmulSize(m=256, k=64, n=256)},
+    unit="tflops",
+    build=lambda *args: build(*args),  # looked up when called, so a test plugin may replace build
+    size_keys=("m", "k", "n"),
+)

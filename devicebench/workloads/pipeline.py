@@ -3,41 +3,80 @@
 The tutorial's advice is to "use more processes when data preparation is the bottleneck";
 this measures it: the same ``ToTensor`` dataset for 0, 2, 4 and 8 worker processes (where
 the machine has the cores), with pageable and pinned batches. Nothing trains: each batch
-is only produced, which is what a training loop waits for.
+is only produced, which is what a training loop waits for. It runs on the host, so it has
+no device parameter.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
 
-from ..config import DataPipelineSize
-from ..data import ImageData
-from ..fingerprint import cpu_threads
+from .. import backends
+from ..config import Rounds
+from ..env import cpu_threads
+from . import Step, Variant, Workload
 
 WORKERS = (0, 2, 4, 8)
 MEMORY = ("pageable", "pinned")
 
 
-def unsupported(workers: int, memory: str) -> str | None:
-    if memory == "pinned" and not torch.cuda.is_available():
-        return "pinned memory needs a CUDA device (CUDA not available)"
+@dataclass(frozen=True)
+class DataPipelineSize:
+    """One pass over the training set through the DataLoader, for each worker count that fits."""
+
+    n_train: int
+    rounds: Rounds
+    batch_size: int = 128
+
+
+def _parse(variant: Variant) -> tuple[int, bool]:
+    workers, memory = variant.name.split("-")
+    return int(workers.removeprefix("workers")), memory == "pinned"
+
+
+def skip(device, variant: Variant) -> str | None:
+    workers, pinned = _parse(variant)
+    if pinned:
+        takers = [b for b in backends.accelerators() if b.supports("pinned_memory")]
+        if not any(b.unavailable() is None for b in takers):
+            return f"pinned memory needs a CUDA device ({'; '.join(filter(None, (b.unavailable() for b in takers)))})"
     if workers > cpu_threads():
         return f"needs {workers} cores for {workers} workers; this machine has {cpu_threads()}"
     return None
 
 
-def build(data: ImageData, size: DataPipelineSize, workers: int, pinned: bool) -> Callable[[], int]:
+def build(device, variant: Variant, size: DataPipelineSize, context) -> Step:
+    workers, pinned = _parse(variant)
+    data = context.images()
     train_set = torch.utils.data.Subset(data.train, range(min(size.n_train, len(data.train))))
-    loader = torch.utils.data.DataLoader(
-        train_set, batch_size=size.batch_size, shuffle=True, num_workers=workers, pin_memory=pinned
-    )
-
+    loader = torch.utils.data.DataLoader(train_set, batch_size=size.batch_size, shuffle=True, num_workers=workers, pin_memory=pinned)
     def one_pass() -> int:
         samples = 0
         for images, _ in loader:
             samples += images.shape[0]
         return samples
 
-    return one_pass
+    return Step(
+        call=one_pass,
+        work=len(train_set),
+        rounds=size.rounds,
+        info={"dataset": data.name, "n_train": len(train_set), "batch_size": size.batch_size, "workers": workers, "pin_memory": pinned},
+        finish=lambda timed: {"samples": timed.last},
+    )
+
+
+WORKLOAD = Workload(
+    name="data_pipeline",
+    test="test_data_pipeline",
+    variants=tuple(Variant(f"workers{w}-{m}") for m in MEMORY for w in WORKERS),
+    sizes={
+        "seed": DataPipelineSize(n_train=60_000, rounds=Rounds(warmup=0, min_rounds=3, max_rounds=10, target_s=20.0)),
+        "smoke": DataPipelineSize(n_train=512, rounds=Rounds(warmup=0, min_rounds=3, max_rounds=3, target_s=0.1)),
+    },
+    unit="samples_per_s",
+    build=lambda *args: build(*args),
+    devices="host",
+    skip=skip,
+)

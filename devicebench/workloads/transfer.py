@@ -1,35 +1,51 @@
-"""Moving a tensor between host and GPU, as the tutorial's ``.to("cuda:0")`` and ``.cpu()`` do.
+"""Moving a tensor between host and device, as the tutorial's ``.to("cuda:0")`` and ``.cpu()`` do.
 
 Pageable host memory is staged through a driver buffer; pinned (page-locked) memory is read
-by the GPU's copy engine directly, which is what ``DataLoader(pin_memory=True)`` buys.
+by the device's copy engine directly, which is what ``DataLoader(pin_memory=True)`` buys.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
 
-from ..devices import DDP_ONLY_TRAINING, BenchDevice
-
-VARIANTS = ("h2d-pageable", "h2d-pinned", "d2h-pageable", "d2h-pinned")
-
-
-def unsupported(device: BenchDevice, variant: str) -> str | None:
-    if device.is_ddp:
-        return DDP_ONLY_TRAINING
-    if not device.is_cuda:
-        return "a host-device copy needs a CUDA device"
-    if device.is_dp:
-        return "a host-device copy involves one GPU; DataParallel does not apply"
-    return None
+from ..config import MiB
+from . import Step, Variant, Workload
 
 
-def build(device: BenchDevice, variant: str, nbytes: int) -> Callable[[], torch.Tensor]:
-    direction, memory = variant.split("-")
+@dataclass(frozen=True)
+class TransferSize:
+    """Host-to-device and device-to-host copies, as ``.to("cuda:0")`` and ``.cpu()`` do."""
+
+    nbytes: int
+
+
+def build(device, variant: Variant, size: TransferSize, context=None) -> Step:
+    direction, memory = variant.name.split("-")
     pinned = memory == "pinned"
-    host = torch.ones(nbytes // 4, dtype=torch.float32, pin_memory=pinned)
-    gpu = torch.empty(nbytes // 4, dtype=torch.float32, device=device.torch_device)
+    host = torch.ones(size.nbytes // 4, dtype=torch.float32, pin_memory=pinned)
+    on_device = torch.empty(size.nbytes // 4, dtype=torch.float32, device=device.torch_device)
     if direction == "h2d":
-        return lambda: gpu.copy_(host, non_blocking=pinned)
-    return lambda: host.copy_(gpu, non_blocking=pinned)
+        return Step(call=lambda: on_device.copy_(host, non_blocking=pinned), work=size.nbytes / 1e9)
+    return Step(call=lambda: host.copy_(on_device, non_blocking=pinned), work=size.nbytes / 1e9)
+
+
+_OFF_HOST = frozenset({"accelerator"})
+_PINNED = frozenset({"accelerator", "pinned_memory"})
+
+WORKLOAD = Workload(
+    name="transfer",
+    test="test_transfer",
+    variants=(
+        Variant("h2d-pageable", needs=_OFF_HOST),
+        Variant("h2d-pinned", needs=_PINNED),
+        Variant("d2h-pageable", needs=_OFF_HOST),
+        Variant("d2h-pinned", needs=_PINNED),
+    ),
+    sizes={"seed": TransferSize(nbytes=256 * MiB), "smoke": TransferSize(nbytes=4 * MiB)},
+    unit="gbps",
+    build=lambda *args: build(*args),
+    no_dp="a host-device copy involves one GPU; DataParallel does not apply",
+    size_keys=("nbytes",),
+)

@@ -2,15 +2,15 @@
 
 import os
 
-from devicebench import launch
+from devicebench import distributed, env
 
-_epoch = launch.LaunchedEpochs.epoch
+_epoch = distributed.LaunchedEpochs.epoch
 
 
 def _epoch_that_fails(self):
-    if launch.current().rank == int(os.environ["DEVICEBENCH_FAIL_RANK"]):
-        raise RuntimeError(f"injected failure on rank {launch.current().rank}")
+    if env.current().rank == int(os.environ["DEVICEBENCH_FAIL_RANK"]):
+        raise RuntimeError(f"injected failure on rank {env.current().rank}")
     return _epoch(self)
 
 
-launch.LaunchedEpochs.epoch = _epoch_that_fails
+distributed.LaunchedEpochs.epoch = _epoch_that_fails

@@ -9,18 +9,20 @@ SLOWDOWN = float(os.environ.get("DEVICEBENCH_TEST_SLOWDOWN", "0.20"))
 _build = matmul.build
 
 
-def _build_slower(device, variant, size):
-    step = _build(device, variant, size)
+def _build_slower(device, variant, size, context=None):
+    step = _build(device, variant, size, context)
+    call = step.call
 
-    def slower_step():
+    def slower_call():
         start = time.perf_counter()
-        result = step()
+        result = call()
         until = start + (time.perf_counter() - start) * (1 + SLOWDOWN)
         while time.perf_counter() < until:
             pass
         return result
 
-    return slower_step
+    step.call = slower_call
+    return step
 
 
 matmul.build = _build_slower

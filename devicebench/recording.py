@@ -228,7 +228,11 @@ class RunRecorder:
         output_json["devicebench"] = self.record.as_json()
 
     def pytest_sessionstart(self, session) -> None:
-        bench_session = getattr(session.config, "_benchmarksession", None)
+        self.make_saving_safe(session.config)
+
+    def make_saving_safe(self, config) -> None:
+        """Atomic saves (and a fallback copy) for pytest-benchmark's storage and --benchmark-json."""
+        bench_session = getattr(config, "_benchmarksession", None)
         if bench_session is None:
             return
         storage = bench_session.storage

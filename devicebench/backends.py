@@ -1,0 +1,227 @@
+"""Device kinds as data: what the suite asks of a CPU, a CUDA GPU or Apple's MPS, in one place.
+
+Each :class:`Backend` answers for one kind of device: whether it is there and how many,
+waiting for its queued work, device-side timestamps, memory counters, giving cached memory
+back, the autocast type, the collective library of its DDP ranks, and which features it
+has (:data:`FEATURES`). Workloads ask a device what it supports, never ``torch.cuda``: this is
+the only module that touches ``torch.cuda`` or ``torch.mps``, so adding a kind of device (ROCm
+reports itself as CUDA; Intel's ``xpu`` would be one class here) touches this file and the
+device ids in :mod:`devicebench.devices`, and no workload.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+# What a workload variant may need of a device, and how a skip reason names it.
+FEATURES = {
+    "accelerator": "a device other than the host CPU",
+    "events": "device-side timing events",
+    "tf32": "TF32 tensor cores",
+    "bf16": "bf16 tensor cores",
+    "graphs": "CUDA graphs",
+    "pinned_memory": "pinned host memory for copies to the device",
+    "peak_memory": "a peak-memory counter",
+}
+
+
+class Backend:
+    """The host CPU: always there, never queues work, keeps no per-device memory counters."""
+
+    kind = "cpu"
+    features: frozenset[str] = frozenset()
+    autocast_type = "cpu"
+    collective = "gloo"  # the DDP backend of ranks on this kind of device
+
+    @property
+    def accelerator(self) -> bool:
+        return "accelerator" in self.features
+
+    def supports(self, feature: str) -> bool:
+        if feature not in FEATURES:
+            raise ValueError(f"unknown device feature {feature!r}; known: {', '.join(FEATURES)}")
+        return feature in self.features
+
+    def unavailable(self) -> str | None:
+        """Why this machine has no such device, or None."""
+        return None
+
+    def count(self) -> int:
+        return 1
+
+    def device(self, index: int = 0) -> torch.device:
+        return torch.device(self.kind) if self.kind == "cpu" else torch.device(self.kind, index)
+
+    def synchronize(self, device: torch.device) -> None:
+        """Wait until every kernel queued on ``device`` has finished (only timing calls it)."""
+
+    def event(self) -> Any:
+        """A device-side timestamp to record into the queue, or None where there is none."""
+        return None
+
+    def reset_peak_memory(self, device: torch.device) -> None:
+        pass
+
+    def peak_memory_bytes(self, device: torch.device) -> int | None:
+        return None
+
+    def release_memory(self, device: torch.device) -> None:
+        """Give cached device memory back, so one benchmark's failure does not starve the next."""
+
+    def set_current(self, device: torch.device) -> None:
+        """Make ``device`` this process's own (one DDP rank per GPU)."""
+
+    def name(self, device: torch.device) -> str | None:
+        return None
+
+    def describe(self) -> list[dict]:
+        """Every device of this kind, as a run's machine block records it (empty for the CPU)."""
+        return []
+
+    def collective_available(self) -> str | None:
+        """Why DDP ranks on this kind cannot talk to each other, or None."""
+        import torch.distributed as dist
+
+        if not dist.is_available():
+            return "this torch build has no torch.distributed"
+        return None if dist.is_gloo_available() else "this torch build has no gloo backend"
+
+    def collective_version(self) -> str | None:
+        return None
+
+    def capture(self, step: Callable[[], Any], before: Callable[[], None] | None = None, warmup: int = 3) -> tuple[Callable[[], None], Any]:
+        raise NotImplementedError(f"{self.kind} has no graph capture")
+
+
+class CudaBackend(Backend):
+    """NVIDIA GPUs (and AMD's, which ROCm builds of torch present as CUDA)."""
+
+    kind = "cuda"
+    features = frozenset({"accelerator", "events", "tf32", "bf16", "graphs", "pinned_memory", "peak_memory"})
+    autocast_type = "cuda"
+    collective = "nccl"
+
+    def unavailable(self) -> str | None:
+        return None if torch.cuda.is_available() else "CUDA not available"
+
+    def count(self) -> int:
+        return torch.cuda.device_count()
+
+    def synchronize(self, device: torch.device) -> None:
+        torch.cuda.synchronize(device)
+
+    def event(self) -> Any:
+        return torch.cuda.Event(enable_timing=True)
+
+    def reset_peak_memory(self, device: torch.device) -> None:
+        torch.cuda.reset_peak_memory_stats(device)
+
+    def peak_memory_bytes(self, device: torch.device) -> int | None:
+        return int(torch.cuda.max_memory_allocated(device))
+
+    def release_memory(self, device: torch.device) -> None:
+        if torch.cuda.is_available():
+            with torch.cuda.device(device):
+                torch.cuda.empty_cache()
+
+    def set_current(self, device: torch.device) -> None:
+        torch.cuda.set_device(device)
+
+    def name(self, device: torch.device) -> str | None:
+        return torch.cuda.get_device_name(device)
+
+    def describe(self) -> list[dict]:
+        if not torch.cuda.is_available():
+            return []
+        found = []
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            found.append(
+                {
+                    "index": i,
+                    "name": props.name,
+                    "memory_bytes": int(props.total_memory),
+                    "capability": f"{props.major}.{props.minor}",
+                    "multiprocessors": props.multi_processor_count,
+                }
+            )
+        return found
+
+    def collective_available(self) -> str | None:
+        import torch.distributed as dist
+
+        if not dist.is_available():
+            return "this torch build has no torch.distributed"
+        return None if dist.is_nccl_available() else "this torch build has no NCCL backend"
+
+    def collective_version(self) -> str | None:
+        version = torch.cuda.nccl.version()  # a tuple in current torch, an int in older ones
+        return ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
+
+    def capture(self, step: Callable[[], Any], before: Callable[[], None] | None = None, warmup: int = 3) -> tuple[Callable[[], None], Any]:
+        """PyTorch's whole-network capture recipe: ``warmup`` steps on a side stream (optimizer state,
+        library workspaces), then ``before()`` (zeroing gradients, say), then one step captured.
+        Returns the graph's replay and what the captured step returned (its static outputs)."""
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                step()
+        torch.cuda.current_stream().wait_stream(side)
+        if before is not None:
+            before()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = step()
+        return graph.replay, out
+
+
+class MpsBackend(Backend):
+    """Apple silicon GPUs through Metal. Declared from torch's documented ``torch.mps`` API;
+    no machine here has one, so it has never run (MPS benchmarks are skipped elsewhere)."""
+
+    kind = "mps"
+    features = frozenset({"accelerator", "events"})
+    autocast_type = "mps"
+    collective = "gloo"
+
+    def unavailable(self) -> str | None:
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return None
+        return "MPS not available (needs Apple silicon and a torch built with MPS)"
+
+    def count(self) -> int:
+        return 1 if self.unavailable() is None else 0
+
+    def device(self, index: int = 0) -> torch.device:
+        return torch.device("mps")
+
+    def synchronize(self, device: torch.device) -> None:
+        torch.mps.synchronize()
+
+    def event(self) -> Any:
+        return torch.mps.event.Event(enable_timing=True)
+
+    def release_memory(self, device: torch.device) -> None:
+        if self.unavailable() is None:
+            torch.mps.empty_cache()
+
+    def name(self, device: torch.device) -> str | None:
+        return "Apple MPS"
+
+
+BACKENDS: dict[str, Backend] = {b.kind: b for b in (Backend(), CudaBackend(), MpsBackend())}
+
+
+def of(device: torch.device) -> Backend:
+    """The backend of a torch device."""
+    try:
+        return BACKENDS[device.type]
+    except KeyError:
+        raise ValueError(f"no backend for {device.type!r} devices; known: {', '.join(BACKENDS)}") from None
+
+
+def accelerators() -> list[Backend]:
+    return [b for b in BACKENDS.values() if b.accelerator]
