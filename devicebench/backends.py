@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import torch
 
+from . import sensors
+
 # What a workload variant may need of a device, and how a skip reason names it.
 FEATURES = {
     "accelerator": "a device other than the host CPU",
@@ -91,6 +93,10 @@ class Backend:
     def collective_version(self) -> str | None:
         return None
 
+    def monitor(self, devices: tuple[torch.device, ...]) -> sensors.Monitor:
+        """What reads this kind's sensors around the timed rounds: RAPL energy for the host CPU."""
+        return sensors.cpu_monitor()
+
     def capture(self, step: Callable[[], Any], before: Callable[[], None] | None = None, warmup: int = 3) -> tuple[Callable[[], None], Any]:
         raise NotImplementedError(f"{self.kind} has no graph capture")
 
@@ -156,6 +162,10 @@ class CudaBackend(Backend):
             return "this torch build has no torch.distributed"
         return None if dist.is_nccl_available() else "this torch build has no NCCL backend"
 
+    def monitor(self, devices: tuple[torch.device, ...]) -> sensors.Monitor:
+        """NVIDIA's management library: clocks, throttle reasons, temperature, power and energy."""
+        return sensors.gpu_monitor([d.index or 0 for d in devices])
+
     def collective_version(self) -> str | None:
         version = torch.cuda.nccl.version()  # a tuple in current torch, an int in older ones
         return ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
@@ -210,6 +220,9 @@ class MpsBackend(Backend):
 
     def name(self, device: torch.device) -> str | None:
         return "Apple MPS"
+
+    def monitor(self, devices: tuple[torch.device, ...]) -> sensors.Monitor:
+        return sensors.Monitor("no sensors are read on MPS")
 
 
 BACKENDS: dict[str, Backend] = {b.kind: b for b in (Backend(), CudaBackend(), MpsBackend())}

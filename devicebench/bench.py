@@ -32,10 +32,11 @@ from .workloads import Context, Timed, Workload
 
 
 class Bench:
-    def __init__(self, benchmark, size: Size, progress: Progress | None = None):
+    def __init__(self, benchmark, size: Size, progress: Progress | None = None, precision: float | None = None):
         self.benchmark = benchmark
         self.size = size
         self.progress = progress
+        self.precision = precision  # --bench-precision; None: the size's
 
     @property
     def info(self) -> dict:
@@ -63,7 +64,10 @@ class Bench:
         self.info.update(device.describe())
         self.info["size"] = self.size.name
         self.info["precision"] = _precision.current()
-        return measure(self.benchmark, device, step, rounds=rounds or self.size.rounds, setup=setup, progress=self.progress)
+        rounds = rounds or self.size.rounds
+        if self.precision is not None:
+            rounds = rounds.with_precision(self.precision)
+        return measure(self.benchmark, device, step, rounds=rounds, setup=setup, progress=self.progress)
 
     def setup(self, device: BenchDevice, build: Callable[[], Any]) -> Any:
         """``build()``, timed to the end of its device work and recorded as ``setup_s`` (never a round)."""

@@ -97,6 +97,8 @@ class TimeVerdict:
     runs_needed: int | None = None  # runs a side to catch a slowdown of twice the threshold at that spread
     reference: bool = False  # a ceiling: the machine's figure, never a regression
     environment_changed: bool = False
+    noisy_runs: tuple[int, int] = (0, 0)  # runs a side whose rounds stopped before the median was known
+    throttled_runs: tuple[int, int] = (0, 0)  # runs a side with rounds taken while the GPU was throttled
 
     @property
     def is_regression(self) -> bool:
@@ -343,6 +345,8 @@ class _Test:
     spread: float | None = None
     could_reach: bool = True  # a rank test of this many runs can reach the family's alpha at all
     note: str = ""
+    noisy: tuple[int, int] = (0, 0)
+    throttled: tuple[int, int] = (0, 0)
 
 
 def _evidence(test: _Test, history: list[list[float]], settings: Settings) -> None:
@@ -376,6 +380,8 @@ def _decide(test: _Test, p_slow: float, p_fast: float, settings: Settings, env: 
         raw_ratio=raw,
         reference=test.reference,
         environment_changed=env,
+        noisy_runs=test.noisy,
+        throttled_runs=test.throttled,
     )
     shift = test.shift
     if shift is None:
@@ -511,6 +517,8 @@ def compare_sides(
                 ]
 
             test = _Test(name, fullname, logs(base, b_factors), logs(cand, c_factors), b_s, c_s, relative, reference)
+            test.noisy = tuple(sum(r.noisy for r in side.results[fullname]) for side in (base, cand))
+            test.throttled = tuple(sum(bool(r.throttled_rounds) for r in side.results[fullname]) for side in (base, cand))
             hist = []
             for run, result in history_by_bench.get(fullname, []):
                 if _unlike(result.info, bi) is None:

@@ -281,6 +281,10 @@ class BenchDevice:
         """
         return self.backend.event() if self.supports("events") else None
 
+    def monitor(self):
+        """What reads the device's sensors (clocks, throttling, energy) around the timed rounds."""
+        return self.backend.monitor(self.sync_devices or (self.torch_device,))
+
     def describe(self) -> dict:
         """What a result records about its device."""
         info = {"device": self.id, "device_type": self.kind}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import backends, env, precision
+from . import backends, env, precision, sensors
 from .env import cpu_threads
 
 FORMAT_VERSION = 1
@@ -148,4 +148,6 @@ def machine_info() -> dict:
         "precision": precision.current(),
         "cpu_detail": cpu_detail(),
         "fingerprint": fingerprint(cpu, threads, [g["name"] for g in found], nodes, cpu_detail()),
+        # Persistence mode, power limit, application clocks and other processes, where NVML answers.
+        "gpu_state": sensors.gpu_state() if backends.BACKENDS["cuda"].unavailable() is None else "not recorded: no CUDA GPU",
     }

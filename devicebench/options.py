@@ -42,6 +42,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction between 0 and 1 (0.01 = 1%)")
+    return value
+
+
 def _existing_dir(text: str) -> Path:
     path = Path(text).expanduser()
     if not path.is_dir():
@@ -71,6 +81,14 @@ def add_options(parser: pytest.Parser) -> None:
         default=_config.DIST_TIMEOUT_S,
         metavar="SECONDS",
         help="how long a DDP rank may take to join, or to answer one epoch, before the benchmark fails (default: 600)",
+    )
+    group.addoption(
+        "--bench-precision",
+        type=_fraction,
+        default=_config.DEFAULT_PRECISION,
+        metavar="FRACTION",
+        help="stop a benchmark's rounds once its median's 95%% interval is within +-FRACTION of it "
+        f"(default {_config.DEFAULT_PRECISION}: 1%%); the size's time limit stops noisier ones",
     )
     group.addoption(
         "--data-root",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import data, devices, distributed, env, faults, fingerprint, options, recording
+from . import backends, data, devices, distributed, env, faults, fingerprint, options, recording, sensors
 from .bench import Bench
 from .config import get_size
 from .progress import Progress
@@ -31,6 +31,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(recorder, "devicebench-run-recorder")
     if env.current() is not None:  # one rank of a torchrun job: see devicebench.distributed
         config.pluginmanager.register(StopAllRanks(), "devicebench-stop-all-ranks")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """At the top of the run: another process on a GPU shares it with every benchmark (also flagged in the run)."""
+    if backends.BACKENDS["cuda"].unavailable() is not None:
+        return []
+    state = sensors.gpu_state()
+    if isinstance(state, str):
+        return [f"devicebench: GPU state {state}"]
+    shared = [{"gpu": gpu["index"], "pids": gpu["other_processes"]} for gpu in state if gpu["other_processes"]]
+    config.pluginmanager.get_plugin("devicebench-run-recorder").record.gpu_shared = shared
+    return [f"devicebench: WARNING: GPU {s['gpu']} is also used by process(es) {', '.join(map(str, s['pids']))}: every figure shares it" for s in shared]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -87,7 +99,7 @@ def image_data(request):
 def bench(benchmark, request) -> Bench:
     """Runs and records one benchmark: see :class:`devicebench.bench.Bench`."""
     size = get_size(request.config.getoption("bench_size"))
-    return Bench(benchmark, size, Progress(request.config, request.node.name))
+    return Bench(benchmark, size, Progress(request.config, request.node.name), precision=request.config.getoption("bench_precision"))
 
 
 @pytest.fixture

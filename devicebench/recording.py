@@ -34,6 +34,7 @@ class RunRecord:
     skipped: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
     interrupted: bool = False  # stopped early (Ctrl-C, a timeout's SIGINT): later benchmarks are missing
+    gpu_shared: list[dict] = field(default_factory=list)  # other processes on a GPU when the run began
 
     def add_report(self, report: pytest.TestReport) -> None:
         """Keep the skip or failure of a benchmark's call (or of its setup, where skips happen)."""
@@ -51,6 +52,7 @@ class RunRecord:
             "skipped": self.skipped,
             "failed": self.failed,
             "interrupted": self.interrupted,
+            "gpu_shared": self.gpu_shared,
         }
 
 

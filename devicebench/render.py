@@ -11,6 +11,7 @@ from dataclasses import asdict
 from .compare import Comparison
 from .runs import Run, as_run
 from .speedup import Row as SpeedupRow
+from .schema import unit_label
 from .units import digits, format_seconds, format_throughput, ratio
 
 FORMATS = ("table", "markdown", "json")
@@ -153,8 +154,14 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
         out += ["", f"{'### ' if md else ''}Accuracy, loss and memory not compared (not like for like)"]
         out.append(table(["benchmark", "why"], [[Code(n), r] for n, r in result.quality_not_comparable], fmt))
     notes = [f"{v.name}: {v.note}" for v in result.verdicts if v.status == "inconclusive" and v.note and not v.reference]
+    flags = []
+    for v in result.verdicts:
+        for what, (b, c) in (("noisy (stopped before the median was known)", v.noisy_runs), ("throttled", v.throttled_runs)):
+            if b or c:
+                flags.append(f"{v.name}: {what} in {b} of {len(v.baseline_runs)} baseline and {c} of {len(v.candidate_runs)} candidate runs")
     bullet = "- " if md else ""
     out += ["", f"{bullet}procedure: {result.procedure}", *(f"{bullet}inconclusive: {t(n)}" for n in notes)]
+    out += [f"{bullet}run quality: {t(f)}" for f in flags]
     worse = [(v.name, v.status) for v in result.verdicts if v.is_regression] + [(q.name, q.metric) for q in result.quality]
     listing = ", ".join(f"{md_code(name) if md else plain(name)} ({what})" for name, what in worse)
     undecided = f"; {len(result.inconclusive)} inconclusive" if result.inconclusive else ""
@@ -176,7 +183,10 @@ def html_table(headers: list[str], rows: list[list[str]]) -> str:
 def speedups(rows: list[SpeedupRow], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([asdict(r) for r in rows], indent=2)
-    return table(*speedup_cells(rows), fmt)
+    out = table(*speedup_cells(rows), fmt)
+    if not any(r.per_joule for r in rows):
+        out += "\n\nwork per joule: not measured (no GPU energy counter or RAPL readings in this run)"
+    return out
 
 
 def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
@@ -186,6 +196,7 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
     with_dp = any(r.dp_s is not None for r in rows)
     with_efficiency = any(r.efficiency for r in rows)
     with_scaling = any(r.scaling or r.note for r in rows)
+    with_energy = any(r.per_joule for r in rows)
     headers = ["workload", "variant", "cpu"]
     for device in accelerators:
         headers += [device, f"{device} over cpu (reference)"]
@@ -195,6 +206,8 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
         headers.append("efficiency vs ceiling")
     if with_scaling:
         headers.append("DP/DDP: median, scaling; notes")
+    if with_energy:
+        headers.append("work per joule")
     body = []
     for r in rows:
         cells = [r.workload, r.variant, Safe(format_seconds(r.cpu_s))]
@@ -216,6 +229,15 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
                 for d, s in r.scaling.items()
             )
             cells.append("; ".join(filter(None, [scaling, r.note])))
+        if with_energy:
+            label = unit_label(r.unit or "").removesuffix("/s")
+            cpu_j = r.per_joule.get("cpu")
+            cells.append(
+                "; ".join(
+                    f"{d} {j:.4g} {label}/J" + (f" ({ratio(j / cpu_j)} cpu)" if cpu_j and d != "cpu" else "")
+                    for d, j in r.per_joule.items()
+                )
+            )
         body.append(cells)
     return headers, body
 
@@ -224,18 +246,23 @@ def run_tables(run: dict | Run, fmt: str) -> str:
     """One run as ``devicebench show`` prints it: every benchmark, then where the CNN's time goes."""
     run = as_run(run)
     results = sorted(run.results, key=lambda r: r.name)
-    body = [
-        [
+    with_energy = any(r.figure("energy_per_call_j") is not None for r in results)
+    body = []
+    for r in results:
+        row = [
             Code(r.name),
             Safe(format_seconds(r.median_s)),
-            Safe(format_seconds(r.iqr_s)),
+            Safe(r.quality()),
             Safe(str(r.rounds)),
             Safe(format_seconds(r.figure("cold_start_s"))),
             Safe(format_throughput(r.throughput, r.unit)),
         ]
-        for r in results
-    ]
-    out = table(["benchmark", "median", "IQR", "rounds", "cold start", "throughput"], body, fmt)
+        if with_energy:
+            per_j = r.per_joule
+            row.append(Safe(f"{per_j:.4g} {unit_label(r.unit).removesuffix('/s')}/J" if per_j else ""))
+        body.append(row)
+    headers = ["benchmark", "median", "how well known", "rounds", "cold start", "throughput"] + (["per joule"] if with_energy else [])
+    out = table(headers, body, fmt)
     training = [r for r in results if r.workload == "cnn" and r.figure("epoch_s") is not None]
     if training:
         head = ["benchmark", "data", "epoch", "waiting for data", "in the step", "first batch", "val accuracy", "time to accuracy"]

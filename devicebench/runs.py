@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .stats import median_ci
+
 
 class BadRun(ValueError):
     """A file that is not a readable benchmark run; the message names the file and the problem."""
@@ -166,6 +168,41 @@ class Result:
         """A stored number (never a bool, never NaN), or None."""
         value = self.info.get(key)
         return value if _is_number(value) else None
+
+    @property
+    def noisy(self) -> bool:
+        """Its rounds stopped at a limit before the median was known to the precision asked
+        (runs stored before rounds stopped on their own say nothing, and are not called noisy)."""
+        return self.info.get("target_precision") is not None and self.info.get("stop_reason") not in (None, "converged")
+
+    @property
+    def throttled_rounds(self) -> int:
+        value = self.info.get("throttled_rounds")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    @property
+    def per_joule(self) -> float | None:
+        """Work per joule (samples/J, TFLOP/J = TFLOP/s per W, ...) where energy was measured."""
+        energy = self.figure("energy_per_call_j")
+        if not energy or not self.throughput:
+            return None
+        return self.throughput * self.median_s / energy
+
+    def quality(self) -> str:
+        """How well the figure is known, in words: ``+-0.4%, converged``, ``+-6.1%, time limit (noisy)``, ``throttled 3 rounds``."""
+        parts = []
+        precision = self.figure("median_precision")
+        if precision is None and len(self.round_s) >= 6:  # a run stored before: its rounds say it
+            low, high = median_ci(self.round_s)
+            precision = max(self.median_s - low, high - self.median_s) / self.median_s
+        if precision is not None:
+            parts.append(f"+-{precision:.1%}")
+        reason = self.info.get("stop_reason")
+        if reason:
+            parts.append(f"{reason}{' (noisy)' if self.noisy else ''}")
+        if self.throttled_rounds:
+            parts.append(f"throttled {self.throttled_rounds} rounds")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)

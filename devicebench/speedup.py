@@ -82,6 +82,8 @@ class Row:
     dp_replicas: int | None
     scaling: dict[str, Scaling] = field(default_factory=dict)
     note: str = ""
+    per_joule: dict[str, float] = field(default_factory=dict)  # device -> work per joule, where energy was measured
+    unit: str | None = None  # the throughput unit the row's work is counted in
 
     # The first GPU's figures under the names the matrix always had.
     @property
@@ -195,6 +197,12 @@ def matrix(run: dict | Run) -> list[Row]:
                 dp.info.get("dp_replicas") if dp else None,
                 _scaling(index, workload, variant),
                 "; ".join(notes),
+                {
+                    d: r.per_joule
+                    for d in ["cpu", *accelerator_ids()]
+                    if (r := index.get((workload, cpu_variant if d == "cpu" else variant, d))) is not None and r.per_joule
+                },
+                next((r.unit for r in (cpu, *(index.get((workload, variant, d)) for d in accelerated)) if r is not None), None),
             )
         )
     return rows

@@ -33,13 +33,20 @@ def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, flo
 
     None with too few values for the confidence asked (fewer than 6 for 95%).
     """
-    n = len(values)
+    ranks = median_ci_ranks(len(values), confidence)
+    if ranks is None:
+        return None
     ordered = sorted(values)
+    return ordered[ranks[0]], ordered[ranks[1]]
+
+
+@lru_cache(maxsize=4096)
+def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int] | None:
+    """The (0-based) positions in ``n`` sorted values of the median's interval, or None (too few)."""
     alpha = 1 - confidence
     if n > 1000:  # the binomial's normal approximation
         half = 0.5 * _z(1 - alpha / 2) * math.sqrt(n)
-        lo, hi = max(0, math.floor(n / 2 - half) - 1), min(n - 1, math.ceil(n / 2 + half))
-        return ordered[lo], ordered[hi]
+        return max(0, math.floor(n / 2 - half) - 1), min(n - 1, math.ceil(n / 2 + half))
     # The largest k with P(B < k) <= alpha/2 for B ~ Binomial(n, 1/2): [x_(k), x_(n-k+1)].
     cdf, k = 0.0, 0
     for j in range(n + 1):
@@ -47,9 +54,7 @@ def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, flo
         if cdf > alpha / 2:
             k = j
             break
-    if k == 0:
-        return None
-    return ordered[k - 1], ordered[n - k]
+    return (k - 1, n - k) if k > 0 else None
 
 
 def _z(p: float) -> float:

@@ -13,8 +13,13 @@ optional ``setup`` that is run, untimed, before every call. The sequence is:
    ``cold_start_s``, never mixed into the steady figures;
 2. ``warmup`` calls, not counted; the last one estimates the time per call;
 3. timed rounds through pytest-benchmark's ``pedantic`` (so its statistics, table and JSON
-   storage apply), as many as fill the size's time budget. On CUDA, events recorded around
-   the same calls give an independent median (``cuda_event_median_s``) to check against.
+   storage apply) until the median is known (:class:`devicebench.config.Rounds`): its
+   distribution-free 95% interval lies within +-``precision`` of it (after ``settle_rounds``
+   rounds and ``min_time_s``), or the time limit or the round limit is reached (then the
+   result is "noisy"). Why it stopped, the interval and the precision reached are recorded.
+   On CUDA, events recorded around the same calls give an independent median
+   (``cuda_event_median_s``) to check against, and the GPU's own sensors are read
+   (:mod:`devicebench.sensors`: clocks, throttling, power, energy).
 
 A round ends with a sync, and a sync plus the timer cost a few microseconds of their own:
 on an H200 a synchronized round of a 227 us tf32 matmul read 241 us (6% more than its CUDA
@@ -26,15 +31,19 @@ loops. ``iterations`` is recorded.
 pytest-benchmark calls the step once more after looped rounds ("if it has been looped then
 we don't have the result, we need to do 1 extra run"), and again under ``--benchmark-cprofile``.
 Such calls come after the last timed round: they are synchronized, never timed or recorded,
-and the CUDA events cover the timed calls only.
+and the CUDA events cover the timed calls only. Rounds that are enough end pytest-benchmark's
+loop from inside (:class:`_Enough`, raised before the next round's work), so its statistics
+hold exactly the rounds that were timed.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from typing import Any, Callable
 
+from . import stats
 from .config import Rounds
 from .devices import BenchDevice
 from .progress import Progress
@@ -45,6 +54,23 @@ MIN_ROUND_S = 2e-3
 MAX_ITERATIONS = 1000
 # Empty synchronized rounds after the timed ones, to measure what a sync costs on this device.
 SYNC_PROBE_ROUNDS = 25
+CONVERGED, TIME_LIMIT, ROUND_LIMIT = "converged", "time limit", "round limit"
+
+
+class _Enough(Exception):
+    """Raised into pytest-benchmark's round loop, before a round's work, once the rounds are enough."""
+
+
+def precision_of(ordered: list[float]) -> tuple[float | None, float | None, float | None]:
+    """(low, high, relative half-width) of the median's distribution-free 95% interval, from
+    the rounds in ascending order; Nones with too few rounds."""
+    ranks = stats.median_ci_ranks(len(ordered))
+    if ranks is None:
+        return None, None, None
+    n = len(ordered)
+    median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    low, high = ordered[ranks[0]], ordered[ranks[1]]
+    return low, high, max(median - low, high - median) / median
 
 
 def measure(
@@ -58,9 +84,11 @@ def measure(
 ) -> Any:
     """Time ``step()`` on ``device``; returns what the last timed call returned.
 
-    Records ``cold_start_s``, ``warmup_rounds``, ``warmup_s`` (not counted) and (on CUDA) ``cuda_event_*`` in the
-    benchmark's ``extra_info``. With benchmarks disabled (``--benchmark-disable``, or under
-    xdist) the step runs once, synchronized, so the benchmark still works as a test.
+    Records ``cold_start_s``, ``warmup_rounds``, ``warmup_s`` (not counted), ``iterations``,
+    ``stop_reason``, ``median_ci_low_s``/``median_ci_high_s``, ``median_precision`` and (on a
+    GPU) ``cuda_event_*`` and the sensors' figures in the benchmark's ``extra_info``. With
+    benchmarks disabled (``--benchmark-disable``, or under xdist) the step runs once,
+    synchronized, so the benchmark still works as a test.
     """
 
     def prepare() -> None:
@@ -80,8 +108,8 @@ def measure(
         return call_synced()[1]
 
     info = benchmark.extra_info
-    # Under DDP the work runs in the ranks' processes: events and memory counters here would
-    # watch an idle GPU. The ranks report their own (see devicebench.distributed).
+    # Under DDP the work runs in the ranks' processes: events, sensors and memory counters
+    # here would watch an idle GPU. The ranks report their own (see devicebench.distributed).
     on_this_process_gpu = device.is_accelerator and not device.drives_ranks
     if on_this_process_gpu:
         device.reset_peak_memory()
@@ -98,48 +126,106 @@ def measure(
     iterations = 1
     if setup is None and estimate_s < MIN_ROUND_S:
         iterations = min(MAX_ITERATIONS, math.ceil(MIN_ROUND_S / max(estimate_s, 1e-9)))
-    n_rounds, iterations = device.agree((rounds.rounds_for(estimate_s * iterations), iterations))  # under torchrun: rank 0's
-    info["warmup_rounds"] = rounds.warmup
-    info["warmup_s"] = warmup_s
-    info["iterations"] = iterations
+    iterations = device.agree(iterations)  # under torchrun: rank 0's
+    info.update(warmup_rounds=rounds.warmup, warmup_s=warmup_s, iterations=iterations)
 
     events: list[tuple[Any, Any]] = []
-    if on_this_process_gpu:
-        events = [(device.timing_event(), device.timing_event()) for _ in range(n_rounds)]
+    use_events = on_this_process_gpu and device.supports("events")
+    monitor = device.monitor() if not device.drives_ranks else None
     done = calls = 0
     result = None
+    began: float | None = None
+    stop_reason = ROUND_LIMIT
+    # The rounds so far in ascending order, kept as they come (an insertion, microseconds),
+    # so that the median's interval is two look-ups after every round.
+    ordered: list[float] = []
+
+    def enough() -> bool:
+        """Whether the rounds so far are enough; only rank 0's answer counts under torchrun."""
+        nonlocal stop_reason
+        if done < rounds.min_rounds:
+            return False
+        elapsed = time.perf_counter() - began
+        reason = None
+        if done >= rounds.max_rounds:
+            reason = ROUND_LIMIT
+        elif elapsed >= rounds.max_time_s:
+            reason = TIME_LIMIT
+        elif rounds.precision is not None and done >= rounds.settle_rounds and elapsed >= rounds.min_time_s:
+            _, _, precision = precision_of(ordered)
+            if precision is not None and precision <= rounds.precision:
+                reason = CONVERGED
+        if rounds.precision is not None:  # a fixed count needs no agreement: every rank counts alike
+            reason = device.agree(reason)
+        if reason:
+            stop_reason = reason
+        return reason is not None
+
+    def start_round() -> None:
+        """Before a round's work: what the last round left, and whether to go on."""
+        nonlocal began
+        if began is None:
+            began = time.perf_counter()
+            if monitor:
+                monitor.start()
+        else:
+            bisect.insort(ordered, benchmark.stats.stats.data[-1])
+            if monitor:
+                monitor.round_done()  # reads the sensors at most every 100 ms, whatever the rounds
+        if enough():
+            raise _Enough
+        if progress and done:
+            progress.update("round", done, rounds.max_rounds if rounds.precision is None else None, precision_of(ordered)[2])
+        if use_events:
+            events.append((device.timing_event(), device.timing_event()))
 
     def before_round() -> None:
+        start_round()
         prepare()
-        if progress:
-            progress.update("round", done, n_rounds)
 
     def timed() -> Any:
         """One call; the first of a round records the start event, the last the end event and syncs."""
         nonlocal done, calls, result
-        if done == n_rounds:  # a call pytest-benchmark makes after the timed rounds: not part of them
+        if done >= rounds.max_rounds:  # a call pytest-benchmark makes after the timed rounds: not part of them
             extra = step()
             device.synchronize()
             return extra
         first, last = calls % iterations == 0, calls % iterations == iterations - 1
+        if first and iterations > 1:
+            start_round()  # pytest-benchmark takes no setup with iterations: the round begins here
         calls += 1
-        if events and first:
+        if use_events and first:
             events[done][0].record()
         result = step()
         if last:
-            if events:
+            if use_events:
                 events[done][1].record()
             device.synchronize()
             done += 1
         return result
 
-    if iterations == 1:
-        benchmark.pedantic(timed, setup=before_round, rounds=n_rounds, warmup_rounds=0, iterations=1)
-    else:  # pytest-benchmark takes no setup with iterations; a round this short needs no progress line
-        benchmark.pedantic(timed, rounds=n_rounds, warmup_rounds=0, iterations=iterations)
+    try:
+        if iterations == 1:
+            benchmark.pedantic(timed, setup=before_round, rounds=rounds.max_rounds, warmup_rounds=0, iterations=1)
+        else:
+            benchmark.pedantic(timed, rounds=rounds.max_rounds, warmup_rounds=0, iterations=iterations)
+    except _Enough:
+        benchmark.has_error = False  # pytest-benchmark marks any exception; this one only ends the rounds
+    if monitor:
+        monitor.round_done()
+        info.update(monitor.stop(rounds=done, calls_per_round=iterations))
 
+    low, high, precision = precision_of(sorted(benchmark.stats.stats.data))
+    info.update(
+        stop_reason=stop_reason,
+        median_ci_low_s=low,
+        median_ci_high_s=high,
+        median_precision=precision,
+        target_precision=rounds.precision,
+        timed_rounds_s=time.perf_counter() - began if began is not None else 0.0,
+    )
     if events:
-        event_s = [start.elapsed_time(end) / 1e3 / iterations for start, end in events]
+        event_s = [start.elapsed_time(end) / 1e3 / iterations for start, end in events[:done]]
         q1, median, q3 = quartiles(event_s)
         info.update(cuda_event_median_s=median, cuda_event_q1_s=q1, cuda_event_q3_s=q3)
         info["sync_overhead_max_s"] = max(sync_overheads(device))

@@ -442,3 +442,19 @@ def test_one_noisy_ceiling_is_not_the_machine_moving():
     result = compare.compare_sides(base, cand)
     assert not result.machine[0].moved and not any(v.relative_to_ceiling for v in result.verdicts)
     assert result.regressions == ["test_matmul[cpu-fp32] (slower)"]
+
+
+def test_noisy_and_throttled_runs_are_named_beside_the_verdicts(capsys):
+    """A run that stopped at its time limit, or ran throttled, is said, run by run."""
+    base, cand = gate_runs("A", 0, 5), gate_runs("A", 5, 10)
+    for run in cand[:2]:
+        for bench in run["benchmarks"]:
+            bench["extra_info"].update(target_precision=0.01, stop_reason="time limit", median_precision=0.04, throttled_rounds=3)
+    result = compare.compare_sides(base, cand)
+    matmul = by_name(result)["test_matmul[cpu-fp32]"]
+    assert matmul.noisy_runs == (0, 2) and matmul.throttled_runs == (0, 2)
+    from devicebench import render
+
+    out = render.comparison(result, "table", "a", "b")
+    assert "run quality: test_matmul[cpu-fp32]: noisy (stopped before the median was known) in 0 of 5 baseline and 2 of 5 candidate runs" in out
+    assert "run quality: test_matmul[cpu-fp32]: throttled in 0 of 5 baseline and 2 of 5 candidate runs" in out

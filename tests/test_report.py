@@ -174,3 +174,33 @@ def test_ddp_scaling_efficiency_is_against_one_process_in_the_same_run(smoke_run
     by = {b["name"]: b["extra_info"].get("samples_per_s") for b in run["benchmarks"]}
     assert scaling.world == 2 and scaling.reference == "cpu"
     assert abs(scaling.efficiency - by["test_cnn[ddp:cpu-resident]"] / (2 * by["test_cnn[cpu-resident]"])) < 1e-9
+
+
+def test_show_says_how_well_each_median_is_known(tmp_path, capsys):
+    from .test_compare import write
+
+    run = load_run(golden("seed-a"))
+    first = run["benchmarks"][0]["extra_info"]
+    first.update(target_precision=0.01, stop_reason="time limit", median_precision=0.042, throttled_rounds=2)
+    second = run["benchmarks"][1]["extra_info"]
+    second.update(target_precision=0.01, stop_reason="converged", median_precision=0.004)
+    code, out, _ = run_cli("show", write(tmp_path, "run", run), capsys=capsys)
+    assert code == 0
+    assert "+-4.2%, time limit (noisy), throttled 2 rounds" in out and "+-0.4%, converged" in out
+    # A run stored before rounds stopped on their own: its rounds still tell how well its median is known.
+    code, out, _ = run_cli("show", str(golden("seed-b")), capsys=capsys)
+    assert re.search(r"test_matmul\[cpu-fp32\]\s+\S+ ms\s+\+-\d", out)
+
+
+def test_speedup_sets_work_per_joule_against_the_cpus_where_both_were_measured(tmp_path, capsys):
+    run = with_gpu(load_run(golden("base")))
+    for bench in run["benchmarks"]:
+        if bench["name"] in ("test_matmul[cpu-fp32]", "test_matmul[cuda:0-fp32]"):
+            bench["extra_info"]["energy_per_call_j"] = 2.0 if "cpu" in bench["name"] else 1.0
+    [row] = [r for r in speedup.matrix(run) if (r.workload, r.variant) == ("matmul", "fp32")]
+    assert row.per_joule["cuda:0"] / row.per_joule["cpu"] == pytest.approx(2.0)
+    from devicebench import render
+
+    assert "cuda:0" in render.speedups([row], "table") and "(2.00x cpu)" in render.speedups([row], "table")
+    plain = speedup.matrix(load_run(golden("base")))
+    assert "work per joule: not measured" in render.speedups(plain, "table")

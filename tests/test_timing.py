@@ -99,11 +99,10 @@ def test_a_timer_without_the_sync_would_be_caught():
     assert naive < LONG_S <= synced
 
 
-def test_rounds_fill_the_budget_within_bounds():
-    rounds = Rounds(warmup=1, min_rounds=5, max_rounds=500, target_s=10.0)
-    assert rounds.rounds_for(0.001) == 500
-    assert rounds.rounds_for(3.0) == 5
-    assert rounds.rounds_for(0.1) == 100
+def test_a_fixed_count_stays_fixed_whatever_the_precision():
+    rounds = Rounds.fixed(3)
+    assert rounds.min_rounds == rounds.max_rounds == 3 and rounds.precision is None
+    assert rounds.with_precision(0.05) == rounds
     assert MIN_ROUND_S > SHORT_S  # the short probe is short
 
 
@@ -116,3 +115,37 @@ def test_every_real_benchmark_waits_for_the_device(tmp_path):
     for bench in benchmarks:
         assert min(bench["stats"]["data"]) >= DELAY_S, f"{bench['name']} returned before the device finished"
         assert bench["extra_info"]["cold_start_s"] >= DELAY_S
+
+
+def test_a_steady_step_stops_once_its_median_is_known(probes):
+    bench = probes["test_steady_step_until_known"]
+    info, stats = bench["extra_info"], bench["stats"]
+    assert info["stop_reason"] == "converged" and info["median_precision"] <= 0.01 == info["target_precision"]
+    assert 6 <= stats["rounds"] < 1000  # it stopped: far fewer rounds than 20 s of 3 ms rounds
+    assert info["median_ci_low_s"] <= stats["median"] <= info["median_ci_high_s"]
+    # Exactly the timed rounds are in pytest-benchmark's statistics, each under its pair of events.
+    assert len(stats["data"]) == stats["rounds"]
+    assert info["probe_events"] == 2 * stats["rounds"] + 2 * 25  # the rounds' pairs, then the sync-cost probes
+
+
+def test_a_short_step_stops_between_looped_rounds(probes):
+    bench = probes["test_short_steady_step_until_known"]
+    info, stats = bench["extra_info"], bench["stats"]
+    assert info["iterations"] > 1 and info["stop_reason"] == "converged"
+    # No extra call: the loop ended before a round's work, which pytest-benchmark then never timed.
+    assert info["probe_calls"] == COLD_AND_WARMUP + stats["rounds"] * info["iterations"]
+    assert info["probe_events"] == 2 * stats["rounds"] + 2 * 25
+
+
+def test_a_noisy_step_stops_at_its_limits_and_says_so(probes):
+    by_time, by_rounds = probes["test_noisy_step_until_the_time_limit"], probes["test_noisy_step_until_the_round_limit"]
+    assert by_time["extra_info"]["stop_reason"] == "time limit" and by_time["extra_info"]["median_precision"] > 0.001
+    assert 0.6 <= by_time["extra_info"]["timed_rounds_s"] < 2.0
+    assert by_rounds["extra_info"]["stop_reason"] == "round limit" and by_rounds["stats"]["rounds"] == 7
+
+
+def test_the_gpus_sensors_are_read_around_the_timed_rounds(probes):
+    info = probes["test_sensors_read_around_the_rounds"]["extra_info"]
+    assert info["sensors"] == "nvml" and info["gpu_sm_clock_mhz_median"] == 1980 and info["gpu_sm_clock_mhz_min"] == 1200
+    assert info["clock_event_reasons"] == ["power cap"] and info["throttled_rounds"] > 0
+    assert info["energy_j"] > 0 and info["energy_per_call_j"] * probes["test_sensors_read_around_the_rounds"]["stats"]["rounds"] == pytest.approx(info["energy_j"])

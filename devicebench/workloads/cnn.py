@@ -61,8 +61,8 @@ class CnnSize:
 
     @property
     def rounds(self) -> Rounds:
-        timed = self.epochs - 1
-        return Rounds(warmup=0, min_rounds=timed, max_rounds=timed, target_s=0.0)
+        """A training epoch a round: the cold epoch and ``epochs - 1`` timed ones, never more or fewer."""
+        return Rounds.fixed(self.epochs - 1)
 
 
 def build_model() -> torch.nn.Module:

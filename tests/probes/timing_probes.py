@@ -5,6 +5,8 @@ own (``--noconftest``, benchmarks enabled, ``--benchmark-json``) and checks the 
 writes. Each probe stores what the fake hardware saw in ``extra_info``.
 """
 
+import random
+import sys
 import time
 
 from devicebench.config import Rounds
@@ -13,7 +15,7 @@ from tests.fake_cuda import FakeCudaDevice, FakeQueueCpu
 
 SHORT_S = 200e-6  # a 200 us kernel: under timing.MIN_ROUND_S, so several calls make a round
 LONG_S = 5e-3
-ROUNDS = Rounds(warmup=1, min_rounds=4, max_rounds=4, target_s=0.01)
+ROUNDS = Rounds.fixed(4, warmup=1)
 
 
 def _record(benchmark, device, calls):
@@ -64,3 +66,53 @@ def test_queue_without_events(benchmark):
     device, calls = FakeQueueCpu(), []
     measure(benchmark, device, _launcher(device, SHORT_S, calls), rounds=ROUNDS)
     benchmark.extra_info.update(probe_calls=len(calls), probe_pending_s=device.stream.pending_s())
+
+
+# --- rounds that stop when the median is known ------------------------------------------------
+
+UNTIL_KNOWN = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=20.0, min_time_s=0.2, precision=0.01)
+
+
+def _noisy_launcher(device, calls, low_s, high_s):
+    rng = random.Random(0)
+
+    def step():
+        device.stream.launch(rng.uniform(low_s, high_s))
+        calls.append(time.perf_counter())
+        return len(calls)
+
+    return step
+
+
+def test_steady_step_until_known(benchmark):
+    device, calls = FakeCudaDevice(), []
+    measure(benchmark, device, _launcher(device, 3e-3, calls), rounds=UNTIL_KNOWN)
+    _record(benchmark, device, calls)
+    benchmark.extra_info["probe_events"] = len(device.events)
+
+
+def test_short_steady_step_until_known(benchmark):
+    device, calls = FakeCudaDevice(), []
+    measure(benchmark, device, _launcher(device, SHORT_S, calls), rounds=UNTIL_KNOWN)
+    benchmark.extra_info.update(probe_calls=len(calls), probe_events=len(device.events))
+
+
+def test_noisy_step_until_the_time_limit(benchmark):
+    device, calls = FakeCudaDevice(), []
+    rounds = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=0.6, min_time_s=0.1, precision=0.001)
+    measure(benchmark, device, _noisy_launcher(device, calls, 2e-3, 6e-3), rounds=rounds)
+
+
+def test_noisy_step_until_the_round_limit(benchmark):
+    device, calls = FakeCudaDevice(), []
+    rounds = Rounds(warmup=1, min_rounds=3, max_rounds=7, max_time_s=60.0, min_time_s=0.0, precision=0.001)
+    measure(benchmark, device, _noisy_launcher(device, calls, 2e-3, 6e-3), rounds=rounds)
+
+
+def test_sensors_read_around_the_rounds(benchmark, monkeypatch):
+    from tests import fake_nvml
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml.make(throttle_between=(0.3, 0.7)))
+    device, calls = FakeCudaDevice(), []
+    rounds = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=1.3, min_time_s=0.0, precision=1e-6)
+    measure(benchmark, device, _launcher(device, 10e-3, calls), rounds=rounds)
