@@ -296,10 +296,11 @@ class AccuracyFloor:
 
 FLOORS = AccuracyFloor()
 # Time to accuracy: training seconds until validation accuracy first reaches this target, as
-# MLPerf and DAWNBench measure training. Set where 2-3 epochs get (Fashion-MNIST 0.83 after
-# 2-3 of the 4 epochs a 2-core CPU run does; MNIST 0.96 after 3 in the tutorial), so every
-# seed run reaches it and the figure says more than one epoch's time.
-TARGET_ACCURACY = {"MNIST": 0.96, "FashionMNIST": 0.83, "synthetic": 0.90}
+# MLPerf and DAWNBench measure training. Set where the seed size's 2 epochs get (Fashion-MNIST:
+# 0.80 after 1 epoch, 0.82-0.84 after 2, measured on every variant; MNIST: 0.95, from the
+# tutorial's curve, unmeasured here), so a seed run reaches it and the figure says more than
+# one epoch's time.
+TARGET_ACCURACY = {"MNIST": 0.95, "FashionMNIST": 0.82, "synthetic": 0.90}
 
 
 def check(dataset: str, size_name: str, final_loss: float, val_accuracy: float) -> None:
@@ -440,9 +441,11 @@ WORKLOAD = Workload(
         ),
     ),
     sizes={
-        # A CPU epoch takes 20-40 s on 2 cores: one cold epoch and 3 timed ones keep each CPU
-        # variant near 2 minutes, and 4 epochs take Fashion-MNIST past the accuracy floor (0.85).
-        "seed": CnnSize(n_train=60_000, n_test=10_000, epochs=4),
+        # A CPU epoch takes 15-23 s on 2 cores, and four CPU benchmarks train (cpu and ddp:cpu,
+        # loader and resident): 2 epochs, the cold one and one timed, keep them near 3 minutes of
+        # the seed suite's 4. The run is the unit of evidence, so one timed epoch is the run's
+        # figure, as one median is; 2 epochs take Fashion-MNIST to 0.82-0.84, past the floor (0.78).
+        "seed": CnnSize(n_train=60_000, n_test=10_000, epochs=2),
         "smoke": CnnSize(n_train=1024, n_test=512, epochs=4, loader_workers=2),
     },
     unit="samples_per_s",
