@@ -198,7 +198,9 @@ class Result:
         if precision is not None:
             parts.append(f"+-{precision:.1%}")
         reason = self.info.get("stop_reason")
-        if reason:
+        if reason and "target_precision" in self.info and self.info["target_precision"] is None:
+            parts.append("fixed count")  # the CNN's epochs: the accuracy depends on their number
+        elif reason:
             parts.append(f"{reason}{' (noisy)' if self.noisy else ''}")
         if self.throttled_rounds:
             parts.append(f"throttled {self.throttled_rounds} rounds")

@@ -17,6 +17,7 @@ from .units import format_seconds
 FP32_MATMUL_EFFICIENCY = 0.75  # of the same GPU's fp32 matmul ceiling
 LINREG_GRAPH_OVER_EAGER = 4.0
 CNN_GRAPH_OVER_RESIDENT = 3.0
+GPU_CONVERGED = 0.90  # of the GPU medians whose rounds stop when the median is known, converged
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,21 @@ def _ratio(slow: str, fast: str, at_least: float) -> Callable[[dict[str, Result]
     return judge
 
 
+def _converged(b: dict[str, Result]) -> tuple[bool, str]:
+    """Nine in ten GPU medians known to their precision (the CNN's fixed epochs aside)."""
+    adaptive = [
+        r
+        for r in b.values()
+        if r.device and not r.device.startswith(("cpu", "ddp")) and r.info.get("target_precision") is not None
+    ]
+    if not adaptive:
+        return False, "cannot be computed: no GPU result says how its rounds stopped (a run from before rounds stopped on their own)"
+    converged = sum(1 for r in adaptive if r.info.get("stop_reason") == "converged")
+    share = converged / len(adaptive)
+    noisy = ", ".join(r.name for r in adaptive if r.info.get("stop_reason") != "converged")
+    return share >= GPU_CONVERGED, f"{converged} of {len(adaptive)} = {share:.0%}" + (f" (noisy: {noisy})" if noisy else "")
+
+
 TARGETS = (
     _Target(f"fp32 matmul >= {FP32_MATMUL_EFFICIENCY:.0%} of the fp32 ceiling", ("test_matmul[cuda:0-fp32]", "test_ceiling[cuda:0-matmul-fp32]"), _matmul),
     _Target(
@@ -61,6 +77,7 @@ TARGETS = (
         ("test_cnn[cuda:0-resident]", "test_cnn[cuda:0-cudagraph]"),
         _ratio("test_cnn[cuda:0-resident]", "test_cnn[cuda:0-cudagraph]", CNN_GRAPH_OVER_RESIDENT),
     ),
+    _Target(f"{GPU_CONVERGED:.0%} of GPU medians converged", (), _converged),
     _Target(
         "CNN epoch: resident faster than loader",
         ("test_cnn[cuda:0-loader]", "test_cnn[cuda:0-resident]"),

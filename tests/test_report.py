@@ -3,6 +3,7 @@
 import copy
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -187,6 +188,12 @@ def test_show_says_how_well_each_median_is_known(tmp_path, capsys):
     code, out, _ = run_cli("show", write(tmp_path, "run", run), capsys=capsys)
     assert code == 0
     assert "+-4.2%, time limit (noisy), throttled 2 rounds" in out and "+-0.4%, converged" in out
+    # The first whole run whose rounds stopped on their own: CNN epochs are a fixed count,
+    # never called noisy for stopping at it.
+    [adaptive] = Path(__file__).parent.parent.glob("results/amd-epyc-f25m17-2t-6bd992aa/*/0002_*.json")
+    code, out, _ = run_cli("show", str(adaptive), capsys=capsys)
+    assert re.search(r"test_cnn\[cpu-resident\].*fixed count", out) and "round limit" not in out
+    assert re.search(r"test_ceiling\[cpu-copy\].*\+-\d\.\d%, converged", out)
     # A run stored before rounds stopped on their own: its rounds still tell how well its median is known.
     code, out, _ = run_cli("show", str(golden("seed-b")), capsys=capsys)
     assert re.search(r"test_matmul\[cpu-fp32\]\s+\S+ ms\s+\+-\d", out)
