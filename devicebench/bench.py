@@ -63,6 +63,11 @@ class Bench:
             pytest.skip(devices.NO_RANKS)
         self.info.update(device.describe())
         self.info["size"] = self.size.name
+        params = self.benchmark.params
+        if not isinstance(params, dict) or "device" not in params:
+            # Every result names its device among its parameters, a host workload too, so that
+            # pytest-benchmark's ``--group-by param:device`` finds it (a new dict: the test's own stays as pytest made it).
+            self.benchmark.params = {**(params or {}), "device": device.id}
         self.info["precision"] = _precision.current()
         rounds = rounds or self.size.rounds
         if self.precision is not None:
@@ -84,6 +89,8 @@ class Bench:
         device = device or devices.open_device("cpu")
         size = workload.size(self.size.name)
         self.info.update(workload=workload.name, variant=variant.name, **workload.size_fields(self.size.name))
+        if self.benchmark.group is None:
+            self.benchmark.group = workload.name  # pytest-benchmark's table: one per workload, in a unit that fits it
         # The settings are in force around the build too: a CUDA graph bakes in those of its capture.
         with _precision.settings(variant.precision):
             step = self.setup(device, lambda: workload.build(device, variant, size, context))
@@ -117,7 +124,7 @@ class Bench:
         return [self.info["cold_start_s"], *self.info["warmup_s"], *timed]
 
     def throughput(self, unit: str, work_per_call: float) -> None:
-        """Record ``unit`` (``tflops``, ``gbps``, ``steps_per_s``, ``samples_per_s``, ...) = work per call / median time."""
+        """Record ``unit`` (``tflops``, ``gb_per_s``, ``steps_per_s``, ``samples_per_s``, ...) = work per call / median time."""
         median = self.median_s
         if median:
             self.info[unit] = work_per_call / median

@@ -53,7 +53,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     from . import fingerprint
 
     info = fingerprint.machine_info()
-    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    if args.folder:  # for scripts: pytest-benchmark list --storage "$(devicebench info --folder)"
+        print(f"results/{info['fingerprint']['slug']}")
+    else:
+        print(json.dumps(info, indent=2) if args.json else format_info(info))
     return EXIT_OK
 
 
@@ -273,6 +276,26 @@ def cmd_speedup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import export
+    from .files import replace_file
+
+    _, run = _load(args.run, args.results)
+    entries = export.github_action(run)
+    if not entries:
+        _fail(f"{args.run[:200]}: the run has no results to export")
+    text = json.dumps(entries, indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        replace_file(Path(args.output), text.encode())
+    except OSError as exc:
+        _fail(f"--output {args.output[:200]}: cannot write there ({exc.strerror or exc})")
+    print(f"wrote {len(entries)} results to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
     from .runs import is_file
@@ -331,7 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="devicebench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     info = sub.add_parser("info", help="what this machine has: versions, CPU, GPUs, precision settings")
-    info.add_argument("--json", action="store_true", help="print the machine_info block the suite stores")
+    shown = info.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the machine_info block the suite stores")
+    shown.add_argument(
+        "--folder", action="store_true", help="print only this machine's results folder (results/<machine>), which pytest-benchmark's --storage takes"
+    )
     info.set_defaults(func=cmd_info)
     run_help = "a run file, or a run id in --results: 0003, 3 or latest (this machine's)"
     results_help = "where run ids are looked up (default: results)"
@@ -391,12 +418,22 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("run", help=run_help)
     speed.add_argument("--format", choices=FORMATS, default="table")
     speed.set_defaults(func=cmd_speedup)
+    exp = sub.add_parser(
+        "export",
+        help="one run in another tool's format: github-action (github-action-benchmark's customBiggerIsBetter JSON)",
+        description="Each benchmark as its throughput in its own unit (samples/s, TFLOP/s, GB/s, steps/s), the median's "
+        "95%% interval as its range, the machine in its name. Example: devicebench export latest --output bench.json",
+    )
+    exp.add_argument("run", help=run_help)
+    exp.add_argument("--format", choices=("github-action",), default="github-action", help="the output format (default github-action)")
+    exp.add_argument("--output", metavar="FILE", help="write here (whole or not at all) instead of to standard output")
+    exp.set_defaults(func=cmd_export)
     rep = sub.add_parser("report", help="history report of every stored run: index.html, summary.md, charts")
     rep.add_argument("results_dir", nargs="*", default=["results"], help="folders of stored runs, or run files (default: results)")
     rep.add_argument("--out", required=True, help="folder to write the report into")
     _add_compare_options(rep)
     rep.set_defaults(func=cmd_report)
-    for command in (show, check, targets, comp, speed):
+    for command in (show, check, targets, comp, speed, exp):
         command.add_argument("--results", default="results", help=results_help)
     return parser
 

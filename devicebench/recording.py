@@ -24,6 +24,8 @@ import pytest
 from pytest_benchmark.storage.file import FileStorage
 from pytest_benchmark.utils import safe_dumps
 
+from .files import fsync_folder, replace_file
+
 RUN_FORMAT_VERSION = 1
 
 
@@ -92,19 +94,6 @@ def next_run_number(folder: Path) -> int:
     return max(numbers, default=0) + 1
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_new_run(folder: Path, suffix: str, data: bytes) -> Path:
     """Store ``data`` as ``folder/NNNN_<suffix>.json`` with the next free number, atomically.
 
@@ -143,7 +132,7 @@ def write_new_run(folder: Path, suffix: str, data: bytes) -> Path:
             raise OSError(f"no free run number in {folder}")
     finally:
         partial.unlink(missing_ok=True)
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return target
 
 
@@ -164,20 +153,6 @@ def _claim(folder: Path, number: int) -> Path | None:
         except OSError:
             pass
         return None
-
-
-def replace_file(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all (``--benchmark-json``, which may overwrite on purpose)."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(partial, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    _fsync_folder(path.parent)
 
 
 def fallback_copy(data: bytes, name: str) -> Path:

@@ -195,7 +195,7 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
     accelerators = [d for d in dict.fromkeys(d for r in rows for d in r.accelerators)]
     with_dp = any(r.dp_s is not None for r in rows)
     with_efficiency = any(r.efficiency for r in rows)
-    with_scaling = any(r.scaling or r.note for r in rows)
+    with_scaling = any(r.note or any(d != "dp" or not with_dp for d in r.scaling) for r in rows)
     with_energy = any(r.per_joule for r in rows)
     headers = ["workload", "variant", "cpu"]
     for device in accelerators:
@@ -214,11 +214,16 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
         for device in accelerators:
             figure = r.accelerators.get(device)
             over = ratio(figure.over_cpu) + f" vs {r.cpu_reference}" if figure and figure.over_cpu is not None else ""
-            cells += [Safe(format_seconds(figure.median_s) if figure else ""), over]
+            # A copy's figure is its bandwidth; a step's, its time.
+            shown = format_throughput(figure.throughput, r.unit) if figure and figure.throughput and r.unit == "gb_per_s" else format_seconds(figure.median_s) if figure else ""
+            cells += [Safe(shown), over]
         if with_dp:
             dp = ratio(r.dp_over_gpu)
-            if dp and r.dp_replicas:
-                dp += f" ({r.dp_replicas} replica{'s' if r.dp_replicas > 1 else ''})"
+            scaling = r.scaling.get("dp")
+            if dp and r.dp_replicas == 1:
+                dp += " (1 replica)"
+            elif dp and r.dp_replicas and scaling and scaling.efficiency is not None:
+                dp += f" ({r.dp_replicas} replicas, {scaling.efficiency:.0%} scaling)"
             cells += [Safe(format_seconds(r.dp_s)), dp]
         if with_efficiency:
             cells.append(", ".join(f"{d} {e:.0%}" for d, e in r.efficiency.items()))
@@ -227,6 +232,7 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
                 f"{d} x{s.world}: {format_seconds(s.median_s)}"
                 + (f", {s.efficiency:.0%} of {s.world} x {s.reference}" if s.efficiency is not None else f" ({s.note})" if s.note else "")
                 for d, s in r.scaling.items()
+                if not (with_dp and d == "dp")  # in the dp columns already
             )
             cells.append("; ".join(filter(None, [scaling, r.note])))
         if with_energy:
@@ -255,7 +261,7 @@ def run_tables(run: dict | Run, fmt: str) -> str:
             Safe(r.quality()),
             Safe(str(r.rounds)),
             Safe(format_seconds(r.figure("cold_start_s"))),
-            Safe(format_throughput(r.throughput, r.unit)),
+            Safe(format_throughput(r.throughput, r.unit, r.bytes_counted)),
         ]
         if with_energy:
             per_j = r.per_joule

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .schema import RENAMED
 from .stats import median_ci
 
 
@@ -161,6 +162,11 @@ class Result:
         return self.info.get("throughput_unit")
 
     @property
+    def bytes_counted(self) -> str | None:
+        """``read + write`` for a copy within a device (each byte moved counts twice); None otherwise."""
+        return "read + write" if self.info.get("bytes_counted") == "read + write" else None
+
+    @property
     def throughput(self) -> float | None:
         return self.figure(self.unit) if self.unit else None
 
@@ -188,12 +194,21 @@ class Result:
             return None
         return self.throughput * self.median_s / energy
 
+    def median_interval(self) -> tuple[float, float] | None:
+        """The median's 95% interval in seconds: as recorded, or (a run stored before it was) from
+        its rounds; None with fewer than 6 rounds."""
+        low, high = self.figure("median_ci_low_s"), self.figure("median_ci_high_s")
+        if low is not None and high is not None and low <= self.median_s <= high:
+            return low, high
+        return median_ci(self.round_s) if len(self.round_s) >= 6 else None
+
     def quality(self) -> str:
         """How well the figure is known, in words: ``+-0.4%, converged``, ``+-6.1%, time limit (noisy)``, ``throttled 3 rounds``."""
         parts = []
         precision = self.figure("median_precision")
-        if precision is None and len(self.round_s) >= 6:  # a run stored before: its rounds say it
-            low, high = median_ci(self.round_s)
+        interval = self.median_interval()
+        if precision is None and interval is not None:  # a run stored before: its rounds say it
+            low, high = interval
             precision = max(self.median_s - low, high - self.median_s) / self.median_s
         if precision is not None:
             parts.append(f"+-{precision:.1%}")
@@ -257,6 +272,22 @@ class Run:
         return {r.name: r for r in self.results}
 
 
+def _current_keys(info: dict) -> dict:
+    """A stored result's figures under today's keys: runs stored before a rename (``gbps``) read as
+    if stored now; the file itself is never rewritten."""
+    if not any(old in info or info.get("throughput_unit") == old for old in RENAMED):
+        return info
+    info = dict(info)
+    for old, new in RENAMED.items():
+        if old in info:
+            info.setdefault(new, info.pop(old))
+        if info.get("throughput_unit") == old:
+            info["throughput_unit"] = new
+    if info.get("throughput_unit") == "gb_per_s" and info.get("bytes_moved") and info.get("bytes_moved") == 2 * (info.get("nbytes") or 0):
+        info.setdefault("bytes_counted", "read + write")  # a copy within a device, stored before it said so
+    return info
+
+
 def as_run(data: dict | Run, path: Path | None = None) -> Run:
     """A :class:`Run` from a run's JSON (checked, as :func:`load_run` checks a file), or the Run itself."""
     if isinstance(data, Run):
@@ -264,9 +295,7 @@ def as_run(data: dict | Run, path: Path | None = None) -> Run:
     problem = _problem(data)
     if problem:
         raise BadRun(f"{path or 'run'}: {problem}")
-    results = tuple(
-        Result(b["name"], b["fullname"], b["stats"]["median"], b["stats"], b.get("extra_info") or {}) for b in data["benchmarks"]
-    )
+    results = tuple(Result(b["name"], b["fullname"], b["stats"]["median"], b["stats"], _current_keys(b.get("extra_info") or {})) for b in data["benchmarks"])
     return Run(results, data, Path(path) if path else None)
 
 

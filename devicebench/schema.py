@@ -24,7 +24,7 @@ FIGURES = {
     for f in (
         Figure("median", "s", "lower", "time", "median seconds per call (per round, or per call of a looped round)"),
         Figure("tflops", "TFLOP/s", "higher", None, "trillion floating-point operations per second"),
-        Figure("gbps", "GB/s", "higher", None, "gigabytes (10^9 bytes) per second moved; a copy counts read + write"),
+        Figure("gb_per_s", "GB/s", "higher", None, "gigabytes (10^9 bytes, not bits) per second moved; a copy within a device counts read + write"),
         Figure("steps_per_s", "steps/s", "higher", None, "optimizer steps per second"),
         Figure("samples_per_s", "samples/s", "higher", None, "training or loading samples per second"),
         Figure("val_accuracy", "", "higher", "accuracy", "accuracy on the held-out test images after training"),
@@ -37,6 +37,8 @@ FIGURES = {
         Figure("time_to_accuracy_s", "s", "lower", None, "seconds from setup until the target accuracy"),
     )
 }
+# Keys runs stored before a figure was renamed: read as the new key (``gbps`` read as gigabits).
+RENAMED = {"gbps": "gb_per_s"}
 THROUGHPUT_UNITS = tuple(k for k, f in FIGURES.items() if f.unit.endswith("/s"))
 JUDGED = tuple(f for f in FIGURES.values() if f.rule in ("accuracy", "relative"))
 

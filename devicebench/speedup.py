@@ -67,6 +67,7 @@ class Accelerated:
     over_cpu: float | None
     efficiency: float | None
     note: str = ""  # why there is no speed-up although both ran
+    throughput: float | None = None  # in the row's unit
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def matrix(run: dict | Run) -> list[Row]:
             unlike = _unlike(result, cpu)
             if unlike:
                 notes.append(f"{device_id} vs cpu-{cpu_variant} not like for like: {unlike}")
-            accelerated[device_id] = Accelerated(result.median_s, None if unlike else _ratio(result, cpu), efficiency(device_id))
+            accelerated[device_id] = Accelerated(result.median_s, None if unlike else _ratio(result, cpu), efficiency(device_id), throughput=result.throughput)
         dp, cuda = index.get((workload, variant, "dp")), index.get((workload, variant, "cuda:0"))
         if _unlike(dp, cuda):
             notes.append(f"dp vs cuda:0 not like for like: {_unlike(dp, cuda)}")

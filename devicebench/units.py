@@ -29,9 +29,10 @@ def ratio(value: float | None) -> str:
     return f"{digits(value)}x" if value is not None else ""
 
 
-def format_throughput(value: float | None, unit: str | None) -> str:
-    """``40.1 TFLOP/s``, ``3,170 samples/s``: a stored throughput in its unit as a table shows it."""
+def format_throughput(value: float | None, unit: str | None, counted: str | None = None) -> str:
+    """``40.1 TFLOP/s``, ``3,170 samples/s``, ``42.15 GB/s (read + write)``: a stored throughput in
+    its unit as a table shows it, with what its bytes count where the result says."""
     if value is None or not unit:
         return ""
-    label = unit_label(unit)
+    label = unit_label(unit) + (f" ({counted})" if counted else "")
     return f"{value:,.0f} {label}" if value >= 1000 else f"{value:.4g} {label}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devicebench import report, speedup
-from devicebench.runs import load_run
+from devicebench.runs import as_run, load_run
 
 from .test_compare import golden, run_cli
 
@@ -211,3 +211,33 @@ def test_speedup_sets_work_per_joule_against_the_cpus_where_both_were_measured(t
     assert "cuda:0" in render.speedups([row], "table") and "(2.00x cpu)" in render.speedups([row], "table")
     plain = speedup.matrix(load_run(golden("base")))
     assert "work per joule: not measured" in render.speedups(plain, "table")
+
+
+def test_speedup_says_each_thing_once_in_its_unit(capsys):
+    """On the stored H200 run: transfers as GB/s, one-replica DataParallel only in its own columns,
+    ratios to three significant digits; a CPU-only run has no empty GPU columns."""
+    from .conftest import ROOT
+
+    code, out, _ = run_cli("speedup", str(ROOT / H200_RUN), capsys=capsys)
+    assert code == 0
+    rows = {tuple(line.split()[:2]): line for line in out.splitlines() if line.split()[:1] in (["matmul"], ["transfer"], ["cnn"])}
+    assert "55.01 GB/s" in rows[("transfer", "h2d-pinned")]  # stored under the old key "gbps", read as GB/s
+    assert "0.945x (1 replica)" in rows[("matmul", "fp32")] and "dp x1" not in out and "DP/DDP" not in out
+    assert "360x vs cpu-fp32" in rows[("matmul", "bf16")] and not re.search(r"\d\.\d{4,}x", out)
+    [cpu_only] = (ROOT / "results").glob("amd-epyc-f25m17-2t-6bd992aa/*/0002_*.json")
+    code, out, _ = run_cli("speedup", str(cpu_only), capsys=capsys)
+    header = next(line for line in out.splitlines() if line.startswith("workload"))
+    assert "cuda:0" not in header and "dp " not in header and "ddp:cpu x2" in out
+
+
+def test_a_copy_counts_read_and_write_and_old_runs_read_gbps_as_gigabytes(capsys):
+    from .conftest import ROOT
+
+    run = load_run(ROOT / H200_RUN)
+    stored = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
+    assert stored["test_ceiling[cuda:0-copy]"]["throughput_unit"] == "gbps" and "gbps" in stored["test_ceiling[cuda:0-copy]"]  # as stored
+    results = {r.name: r for r in as_run(run).results}
+    assert results["test_ceiling[cuda:0-copy]"].unit == "gb_per_s" and results["test_ceiling[cuda:0-copy]"].bytes_counted == "read + write"
+    assert results["test_transfer[cuda:0-h2d-pinned]"].bytes_counted is None
+    code, out, _ = run_cli("show", str(ROOT / H200_RUN), capsys=capsys)
+    assert "4,013 GB/s (read + write)" in out and "gbps" not in out

@@ -2,6 +2,10 @@
 
 import json
 import os
+import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -22,7 +26,7 @@ CPU_BENCHMARKS = {
     "test_cnn[ddp:cpu-loader]",
     "test_cnn[ddp:cpu-resident]",
 }
-THROUGHPUT_UNITS = {"tflops", "gbps", "steps_per_s", "samples_per_s"}
+THROUGHPUT_UNITS = {"tflops", "gb_per_s", "steps_per_s", "samples_per_s"}
 
 
 def test_run_passes_and_is_saved_under_the_machine_folder(smoke_run):
@@ -190,3 +194,41 @@ def test_setup_is_recorded_apart_and_counted_in_time_to_accuracy(smoke_run):
         if info["time_to_accuracy_s"] is not None:
             epochs = [info["cold_start_s"], *bench["stats"]["data"]][: info["epochs_to_accuracy"]]
             assert info["time_to_accuracy_s"] == pytest.approx(info["setup_s"] + sum(epochs))
+
+
+def test_pytest_benchmark_tables_are_one_per_workload_and_every_benchmark_names_its_device(smoke_run):
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        assert bench["group"] == info["workload"], bench["name"]
+        # The data pipeline runs on the host: its device is a parameter too, its name unchanged.
+        assert bench["params"]["device"] == info["device"], bench["name"]
+    names = {b["name"] for b in data["benchmarks"]}
+    assert "test_data_pipeline[workers0-pageable]" in names
+    # pytest-benchmark's own table, as it printed it at the end of the run: one per workload.
+    for workload in ("matmul", "linear_regression", "cnn", "ceiling", "data_pipeline"):
+        assert re.search(rf"benchmark '{workload}': \d+ tests", smoke_run.stdout), workload
+
+
+def test_pytest_benchmark_list_and_compare_find_runs_with_the_machine_folder(smoke_run, tmp_path):
+    """README's recipe: pytest-benchmark's --storage takes results/<machine> (devicebench info --folder)."""
+    [run] = smoke_run.run_files()
+    slug = json.loads(run.read_text())["machine_info"]["devicebench"]["fingerprint"]["slug"]
+    folder = tmp_path / "results" / slug
+    shutil.copytree(smoke_run.storage, folder)
+    cli = [sys.executable, "-c", "from pytest_benchmark.cli import main; main()"]
+    listed = subprocess.run([*cli, "--storage", str(folder), "list"], capture_output=True, text=True, cwd=tmp_path)
+    assert listed.returncode == 0 and run.name in listed.stdout, listed.stdout + listed.stderr
+    compared = subprocess.run(
+        [*cli, "--storage", str(folder), "compare", "0001", "--group-by", "param:device", "--columns", "median"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert "benchmark 'device=cpu'" in compared.stdout and "test_data_pipeline[workers0-pageable]" in compared.stdout
+    # One level up (results/), pytest-benchmark finds nothing: the reason README names the flag.
+    above = subprocess.run([*cli, "--storage", str(tmp_path / "results"), "list"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.name not in above.stdout
+    folder_line = subprocess.run([sys.executable, "-m", "devicebench", "info", "--folder"], capture_output=True, text=True, cwd=tmp_path)
+    assert folder_line.returncode == 0 and folder_line.stdout == f"results/{slug}\n"

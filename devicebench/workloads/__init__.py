@@ -59,7 +59,7 @@ class Step:
     rounds: Rounds | None = None
     finish: Callable[[Timed], dict] | None = None
     close: Callable[[], None] | None = None
-    unit: str | None = None  # where a variant's unit is not the workload's (a ceiling's copy: gbps)
+    unit: str | None = None  # where a variant's unit is not the workload's (a ceiling's copy: gb_per_s)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class Workload:
     test: str  # its benchmark function in ``benches/``
     variants: tuple[Variant, ...]
     sizes: Mapping[str, Any]  # per --bench-size: the workload's own size object
-    unit: str  # throughput key and unit: tflops, gbps, steps_per_s, samples_per_s
+    unit: str  # throughput key and unit: tflops, gb_per_s, steps_per_s, samples_per_s
     build: Callable[..., Step]  # build(device, variant, size, context) -> Step
     devices: str = "single"  # "single": cpu, accelerators, DataParallel; "training": DDP too; "host": no device parameter
     no_dp: str | None = None  # why DataParallel does not apply to the whole workload

@@ -1,7 +1,7 @@
-"""What a device can do at best: a large copy within it (``gbps``) and a large matmul (``tflops``).
+"""What a device can do at best: a large copy within it (``gb_per_s``, read + write) and a large matmul (``tflops``).
 
 These make efficiency = achieved / ceiling readable from one run: the seed matmul's
-``tflops`` over ``matmul-fp32``'s, a bandwidth-bound step's ``gbps`` over ``copy``'s.
+``tflops`` over ``matmul-fp32``'s, a bandwidth-bound step's ``gb_per_s`` over ``copy``'s.
 A copy reads and writes every byte, so it moves twice the tensor's size. No change to the
 suite's code can slow them: ``compare`` reads them as the machine's speed.
 """
@@ -34,7 +34,7 @@ def build(device, variant: Variant, size: CeilingSize, context=None) -> Step:
         nbytes = size.copy_bytes_accelerator if on_accelerator else size.copy_bytes_host
         src = torch.ones(nbytes // 4, dtype=torch.float32, device=device.torch_device)
         dst = torch.empty_like(src)
-        return Step(call=lambda: dst.copy_(src), work=2 * nbytes / 1e9, unit="gbps", info={"nbytes": nbytes, "bytes_moved": 2 * nbytes})
+        return Step(call=lambda: dst.copy_(src), work=2 * nbytes / 1e9, unit="gb_per_s", info={"nbytes": nbytes, "bytes_moved": 2 * nbytes, "bytes_counted": "read + write"})
     n = size.matmul_n_accelerator if on_accelerator else size.matmul_n_host
     dtype = torch.bfloat16 if variant.name == "matmul-bf16" else torch.float32
     gen = torch.Generator().manual_seed(0)

@@ -44,7 +44,7 @@ WORKLOAD = Workload(
         Variant("d2h-pinned", needs=_PINNED),
     ),
     sizes={"seed": TransferSize(nbytes=256 * MiB), "smoke": TransferSize(nbytes=4 * MiB)},
-    unit="gbps",
+    unit="gb_per_s",
     build=lambda *args: build(*args),
     no_dp="a host-device copy involves one GPU; DataParallel does not apply",
     size_keys=("nbytes",),
