@@ -311,7 +311,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         _fail(f"{', '.join(args.results_dir)[:200]}: no stored runs")
     for warning in written.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"wrote {written.index} and {written.summary} ({written.charts} charts, {written.runs} runs, {written.machines} machines)")
+    kept = f", {written.charts - written.drawn} unchanged since the last report" if written.charts > written.drawn else ""
+    print(f"wrote {written.index} and {written.summary} ({written.charts} charts{kept}, {written.runs} runs, {written.machines} machines)")
     return EXIT_OK
 
 

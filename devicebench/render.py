@@ -174,9 +174,13 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
     return "\n".join(out)
 
 
+def _html_cell(cell: str) -> str:
+    return f"<code>{html.escape(cell)}</code>" if isinstance(cell, Code) else html.escape(cell)
+
+
 def html_table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

@@ -64,6 +64,22 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+_NUMBER_TYPES = {int, float}
+
+
+def _times(values) -> bool:
+    """A list of finite numbers >= 0 (not bools): checked by type, then all at once (a run has millions)."""
+    if not isinstance(values, list) or not set(map(type, values)) <= _NUMBER_TYPES:
+        return False
+    if not values:
+        return True
+    try:
+        total = math.fsum(values)  # NaN or an infinity anywhere makes the sum so
+    except (OverflowError, ValueError):  # past the largest float; inf and -inf together
+        return False
+    return math.isfinite(total) and min(values) >= 0
+
+
 def _problem(data) -> str | None:
     """What makes ``data`` unreadable as a run, in one phrase naming where; None when it reads."""
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
@@ -112,7 +128,7 @@ def _problem(data) -> str | None:
         if "rounds" in stats and not (isinstance(stats["rounds"], int) and not isinstance(stats["rounds"], bool) and stats["rounds"] >= 1):
             return f"{where}: stats.rounds is not a positive whole number"
         rounds = stats.get("data")
-        if rounds is not None and not (isinstance(rounds, list) and all(_is_number(x) and x >= 0 for x in rounds)):
+        if rounds is not None and not _times(rounds):
             return f"{where}: stats.data is not a list of finite times"
         info = bench.get("extra_info", {})
         if not isinstance(info, dict):
@@ -295,13 +311,17 @@ def as_run(data: dict | Run, path: Path | None = None) -> Run:
     problem = _problem(data)
     if problem:
         raise BadRun(f"{path or 'run'}: {problem}")
+    return _checked_run(data, path)
+
+
+def _checked_run(data: dict, path: Path | None) -> Run:
     results = tuple(Result(b["name"], b["fullname"], b["stats"]["median"], b["stats"], _current_keys(b.get("extra_info") or {})) for b in data["benchmarks"])
     return Run(results, data, Path(path) if path else None)
 
 
 def load(path: str | Path) -> Run:
     """A stored run, checked, as a :class:`Run` (:class:`BadRun` with one line otherwise)."""
-    return as_run(load_run(path), Path(path))
+    return _checked_run(load_run(path), Path(path))  # load_run has checked it
 
 
 def describe_machine(run: dict | Run) -> str:

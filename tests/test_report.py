@@ -128,13 +128,18 @@ def test_ratios_between_different_work_are_not_computed():
     assert loader.note == "not like for like: global batch 256 vs 128; loader workers per process 0 vs 2"
 
 
-def test_report_writes_html_markdown_and_charts(tmp_path, capsys):
+def _three_runs(tmp_path: Path) -> Path:
     results = tmp_path / "results" / "machine" / "Linux-CPython-3.11-64bit"
     results.mkdir(parents=True)
     for i, name in enumerate(["seed-a", "seed-b", "seed-slow"], start=1):
         run = json.loads(golden(name).read_text())
         run["datetime"] = f"2026-01-0{i}T00:00:00+00:00"
         (results / f"000{i}_x_2026010{i}_000000.json").write_text(json.dumps(run))
+    return results
+
+
+def test_report_writes_html_markdown_and_charts(tmp_path, capsys):
+    results = _three_runs(tmp_path)
     (results / "0004_broken_20260104_000000.json").write_text("{")
     out = tmp_path / "report"
     code, stdout, err = run_cli("report", str(tmp_path / "results"), "--out", str(out), capsys=capsys)
@@ -147,10 +152,60 @@ def test_report_writes_html_markdown_and_charts(tmp_path, capsys):
     assert len(charts) == n_benchmarks and f"{n_benchmarks} charts, 3 runs, 1 machines" in stdout
     assert index.count("<img") == n_benchmarks and "data:image/png;base64," in index
     assert not re.search(r"(src|href)=['\"]https?:", index)  # opens offline: nothing fetched
+    # Every axis says what it shows and which way is better.
+    assert "alt='test_matmul[cpu-fp32]: TFLOP/s (higher is better) per run'" in index
     # One run against the next with fewer than 5 earlier runs: no spread known, no verdict.
-    assert "- 0002_x" not in summary and "- 0001_x" not in summary
     assert "none found (" in summary and "verdicts inconclusive)" in summary
-    assert "| workload | variant |" in summary and "![test_matmul\\[cpu-fp32\\]](charts/" in summary
+    # A job summary shows no relative images: the history is a table there.
+    assert "](" not in summary and "<img" not in summary
+    assert re.search(r"\| `test_matmul\[cpu-fp32\]` \| 3 \| \S+ TFLOP/s \| \S+ TFLOP/s \| \S+x \(higher is better\) \|", summary)
+    assert "| workload | variant |" in summary
+
+
+def test_the_report_answers_first(tmp_path, capsys):
+    """The stored runs: the summary names each machine's speed-up, what changed and what to doubt, before anything else."""
+    from .conftest import ROOT
+
+    out = tmp_path / "report"
+    code, _, err = run_cli("report", str(ROOT / "results"), "--out", str(out), capsys=capsys)
+    assert code == 0, err
+    summary = (out / "summary.md").read_text()
+    head = summary.split("## Machines side by side")[0]
+    h200 = next(line for line in head.splitlines() if line.startswith("- Intel(R) Xeon(R) Processor (16 threads), NVIDIA H200"))
+    assert "training (CNN epochs) runs 3.08x to 14.9x faster on cuda:0 than on its CPU, like for like" in h200
+    assert "one run: nothing to compare yet" in h200 and "interrupted" in h200 and "5 median(s) disagree with CUDA events" in h200
+    # The two CPU machines read alike: their fingerprints tell them apart.
+    assert "AMD EPYC (2 threads), no GPU \\[540f5fe3\\]" in head and "AMD EPYC (2 threads), no GPU \\[6bd992aa\\]" in head
+    assert "5 noisy (stopped before the median was known)" in head
+    assert "matmul fp32 on cuda:0: 79% of its matmul-fp32 ceiling" in head
+    # Machines side by side where they ran the same benchmark; the GPU machine first.
+    side = summary.split("## Machines side by side")[1].split("\n## ")[0]
+    assert re.search(r"\| `test_matmul\[cpu-fp32\]` \| 0.8681 TFLOP/s \| 0.1397 TFLOP/s \| 0.1364 TFLOP/s \|", side)
+    index = (out / "index.html").read_text()
+    assert index.index("id='summary'") < index.index("<img") and "interrupted" in index and "disagree with CUDA events" in index
+    # Charts only with history: the one-run H200 has table rows, no chart.
+    assert "test_matmul[cuda:0-fp32]" not in " ".join(re.findall(r"alt='([^']*)'", index))
+    assert "The run&#x27;s benchmarks (one run: no history to chart yet)" in index
+
+
+def test_a_report_reads_runs_again_from_its_cache_and_draws_only_what_changed(tmp_path, capsys):
+    results = _three_runs(tmp_path)
+    out = tmp_path / "report"
+    code, first, _ = run_cli("report", str(tmp_path / "results"), "--out", str(out), capsys=capsys)
+    page = (out / "index.html").read_text()
+    cached = sorted((out / ".cache" / "runs").glob("*.json"))
+    assert code == 0 and len(cached) == 3
+    code, again, _ = run_cli("report", str(tmp_path / "results"), "--out", str(out), capsys=capsys)
+    assert code == 0 and "5 charts, 5 unchanged since the last report" in again
+    assert (out / "index.html").read_text() == page  # the same report from the cache as from the runs
+    # A run that changed is read again; its old entry and charts go.
+    run = json.loads((results / "0003_x_20260103_000000.json").read_text())
+    run["benchmarks"][0]["stats"]["median"] *= 2
+    (results / "0003_x_20260103_000000.json").write_text(json.dumps(run))
+    code, third, _ = run_cli("report", str(tmp_path / "results"), "--out", str(out), capsys=capsys)
+    assert code == 0 and "4 unchanged since the last report" in third
+    assert len(list((out / ".cache" / "runs").glob("*.json"))) == 3 and len(list((out / "charts").glob("*.png"))) == 5
+    assert (out / "index.html").read_text() != page
 
 
 def test_report_without_runs_is_bad_input(tmp_path, capsys):
@@ -161,10 +216,12 @@ def test_report_without_runs_is_bad_input(tmp_path, capsys):
 
 
 def test_history_keeps_every_run_in_order():
-    runs = [(golden(n), load_run(golden(n))) for n in ("seed-a", "seed-b", "seed-slow")]
+    runs = [(golden(n), as_run(load_run(golden(n)))) for n in ("seed-a", "seed-b", "seed-slow")]
     series = report.history(runs)["test_matmul[cpu-fp32]"]
-    assert [point[0] for point in series] == [0, 1, 2]
-    assert series[2][1] > series[0][1]
+    assert [point.run for point in series] == [0, 1, 2]
+    # Throughput, so that up is better: the slow run is lower, inside its median's interval.
+    assert series[2].value < series[0].value
+    assert all(p.low <= p.value <= p.high for p in series)
 
 
 def test_ddp_scaling_efficiency_is_against_one_process_in_the_same_run(smoke_run):
@@ -241,3 +298,25 @@ def test_a_copy_counts_read_and_write_and_old_runs_read_gbps_as_gigabytes(capsys
     assert results["test_transfer[cuda:0-h2d-pinned]"].bytes_counted is None
     code, out, _ = run_cli("show", str(ROOT / H200_RUN), capsys=capsys)
     assert "4,013 GB/s (read + write)" in out and "gbps" not in out
+
+
+def test_run_quality_names_what_to_doubt():
+    """Each flag the summary can raise, from a run that has it (and none from one that has none)."""
+    from devicebench.runs import as_run
+
+    clean = load_run(golden("seed-a"))
+    assert report.quality_flags(as_run(clean)) == []
+    run = copy.deepcopy(clean)
+    first, second = run["benchmarks"][0], run["benchmarks"][1]
+    first["extra_info"].update(target_precision=0.01, stop_reason="time limit")
+    second["extra_info"].update(throttled_rounds=4)
+    run["devicebench"].update(interrupted=True, gpu_shared=[{"gpu": 0, "pids": [4242]}])
+    run["devicebench"]["failed"] = [{"fullname": "benches/test_x.py::test_x[cpu-a]", "error": "boom"}]
+    flags = report.quality_flags(as_run(run))
+    assert flags == [
+        "interrupted: benchmarks it did not reach are missing",
+        "1 failed: test_x[cpu-a]",
+        f"1 noisy (stopped before the median was known): {first['name']}",
+        f"1 with throttled GPU rounds: {second['name']}",
+        "another process used the GPU during the run",
+    ]

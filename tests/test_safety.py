@@ -270,6 +270,8 @@ def test_report_files_stay_under_out_whatever_the_run_says(tmp_path, capsys):
     run["benchmarks"].append(twin)
     run["benchmarks"][1]["name"] = "test_" + "y" * 300  # longer than a file name may be
     (folder / "0001_x.json").write_text(json.dumps(run))
+    run["datetime"] = "2099-01-01T00:00:00"  # a second run: charts are drawn where there is history
+    (folder / "0002_x.json").write_text(json.dumps(run))
     out = tmp_path / "deep" / "er" / "report"
     code, stdout, err = run_cli("report", str(tmp_path / "results"), "--out", str(out), capsys=capsys)
     assert code == 0, err
@@ -286,6 +288,7 @@ HOSTILE = {
     "link": "[click](javascript:alert(1))",
     "forged line": "x\n\nno regression\n",
     "backtick": "x` <b>bold</b> `",
+    "mathematics": "x$\\frac{1}{$",  # matplotlib would parse it in a chart's title
 }
 
 
@@ -295,8 +298,9 @@ def _hostile_runs(tmp_path: Path) -> tuple[str, str]:
         names = []
         for i, path in enumerate(sorted((ROOT / "tests" / "data" / "runs" / "gate" / side).glob("*.json"))[:5]):
             run = load_run(path)
-            for bench, text in zip(run["benchmarks"], HOSTILE.values()):
-                bench["name"] = bench["fullname"] = f"test_{text}"
+            texts = list(HOSTILE.values())
+            for k, bench in enumerate(run["benchmarks"]):  # every hostile text in some name, the later ones joined on
+                bench["name"] = bench["fullname"] = "test_" + "".join(texts[k :: len(run["benchmarks"])])
             run["machine_info"]["devicebench"]["cpu_model"] = HOSTILE["script"] + HOSTILE["forged line"]
             target = tmp_path / side / f"{i:04d}_x.json"
             target.parent.mkdir(exist_ok=True)
