@@ -17,6 +17,7 @@ import signal
 import tempfile
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,8 +199,10 @@ class RunRecorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.record.add_report(report)
 
-    def pytest_keyboard_interrupt(self, excinfo) -> None:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo) -> None:
         self.record.interrupted = True
+        number_every_line(excinfo)
 
     def pytest_benchmark_update_json(self, config, benchmarks, output_json: dict) -> None:
         output_json["devicebench"] = self.record.as_json()
@@ -250,6 +253,42 @@ class RunRecorder:
     def pytest_sessionfinish(self, session) -> None:
         if self.unsaved and session.exitstatus == 0:
             session.exitstatus = 1  # the results are not where they were asked for
+
+
+def _numbered(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """``tb`` rebuilt with a line number in every entry (the function's first line where there was none)."""
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    rebuilt = None
+    for entry in reversed(entries):
+        line = entry.tb_lineno if entry.tb_lineno is not None else entry.tb_frame.f_code.co_firstlineno
+        rebuilt = types.TracebackType(rebuilt, entry.tb_frame, entry.tb_lasti, line)
+    return rebuilt
+
+
+def _unnumbered(tb: types.TracebackType | None) -> bool:
+    while tb is not None:
+        if tb.tb_lineno is None:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def number_every_line(excinfo: pytest.ExceptionInfo) -> None:
+    """A signal can land on an instruction without a line number (CPython 3.11+ then gives
+    ``tb_lineno`` None), and pytest's report of the interruption fails on it with a TypeError:
+    exit status 1 and a traceback instead of 2 and "Interrupted". Such entries get their
+    function's first line, in the exception and its causes."""
+    seen, error = set(), excinfo.value
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if _unnumbered(error.__traceback__):
+            error.__traceback__ = _numbered(error.__traceback__)
+        error = error.__cause__ or error.__context__
+    if _unnumbered(excinfo.tb):
+        excinfo.traceback = type(excinfo.traceback)(_numbered(excinfo.tb))
 
 
 def terminate_as_interrupt(signum, frame) -> None:

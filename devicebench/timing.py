@@ -11,7 +11,8 @@ optional ``setup`` that is run, untimed, before every call. The sequence is:
 
 1. one cold call (CUDA context, library handles, autotuning), timed and recorded apart as
    ``cold_start_s``, never mixed into the steady figures;
-2. ``warmup`` calls, not counted; the last one estimates the time per call;
+2. ``warmup`` calls, not counted; the fastest call so far estimates the time per call (a call
+   the machine interrupted does not turn the loop off);
 3. timed rounds through pytest-benchmark's ``pedantic`` (so its statistics, table and JSON
    storage apply) until the median is known (:class:`devicebench.config.Rounds`): its
    distribution-free 95% interval lies within +-``precision`` of it (after ``settle_rounds``
@@ -119,8 +120,9 @@ def measure(
     estimate_s = cold_s
     warmup_s = []
     for i in range(rounds.warmup):
-        estimate_s, _ = call_synced()
-        warmup_s.append(estimate_s)
+        warm_s, _ = call_synced()
+        warmup_s.append(warm_s)
+        estimate_s = min(estimate_s, warm_s)
         if progress:
             progress.update("warm-up", i + 1, rounds.warmup)
     iterations = 1

@@ -1,5 +1,7 @@
 """A failing benchmark fails loudly and alone: out-of-memory and diverged training."""
 
+import pytest
+
 from devicebench import cli
 
 from .conftest import run_benches
@@ -28,9 +30,12 @@ def test_diverged_training_is_a_failure_not_a_number(tmp_path):
     )
 
 
-def test_an_interrupted_run_keeps_what_finished_and_drops_the_interrupted_benchmark(tmp_path, capsys):
-    run = run_benches("-p", "tests.plugins.interrupt", "--bench-devices=cpu", "-k", "ceiling or linear_regression", storage=tmp_path)
-    assert run.ret == 2, run.output  # pytest's "interrupted"
+@pytest.mark.parametrize("where", ["on a line", "where no line number is"])
+def test_an_interrupted_run_keeps_what_finished_and_drops_the_interrupted_benchmark(tmp_path, capsys, where):
+    env = {"DEVICEBENCH_TEST_INTERRUPT_NO_LINE": "1"} if where == "where no line number is" else None
+    run = run_benches("-p", "tests.plugins.interrupt", "--bench-devices=cpu", "-k", "ceiling or linear_regression", storage=tmp_path, env_extra=env)
+    assert run.ret == 2, run.output  # pytest's "interrupted", not a TypeError in reporting it
+    assert "Traceback (most recent call last)" not in run.output and "KeyboardInterrupt" in run.output
     data = run.json()
     names = {b["name"] for b in data["benchmarks"]}
     assert {"test_ceiling[cpu-copy]", "test_linear_regression[cpu-eager]"} <= names

@@ -19,7 +19,7 @@ from .plugins.slow_sync import DELAY_S
 
 PROBES = ROOT / "tests" / "probes" / "timing_probes.py"
 SHORT_S, LONG_S = 200e-6, 5e-3
-COLD_AND_WARMUP = 2  # one cold call and one warm-up call before the timed rounds
+COLD_AND_WARMUP = 4  # one cold call and three warm-up calls before the timed rounds (probes' WARMUP)
 ROUNDS = 4
 
 
@@ -47,6 +47,13 @@ def test_a_short_step_runs_several_calls_per_round_and_survives_the_call_after_t
     assert info["probe_pending_s"] == 0.0
 
 
+def test_one_slow_warm_up_call_does_not_turn_the_loop_off(probes):
+    bench = probes["test_short_step_one_slow_warmup"]
+    assert bench["extra_info"]["warmup_s"][-1] >= LONG_S  # the last warm-up call was the slow one
+    assert bench["extra_info"]["iterations"] > 1
+    assert bench["stats"]["median"] < LONG_S
+
+
 def test_the_events_cover_exactly_the_timed_calls(probes):
     info = probes["test_short_step"]["extra_info"]
     iterations = info["iterations"]
@@ -69,7 +76,7 @@ def test_a_long_step_runs_once_per_round(probes):
     assert info["probe_event_spans"] == [[COLD_AND_WARMUP + r, COLD_AND_WARMUP + r + 1] for r in range(ROUNDS)]
     assert min(bench["stats"]["data"]) >= LONG_S
     assert info["probe_result"] == COLD_AND_WARMUP + ROUNDS  # what the last timed call returned
-    assert info["cold_start_s"] >= LONG_S and info["warmup_rounds"] == 1
+    assert info["cold_start_s"] >= LONG_S and info["warmup_rounds"] == COLD_AND_WARMUP - 1
 
 
 def test_setup_is_not_timed_and_its_work_finishes_first(probes):

@@ -1,4 +1,13 @@
-"""Loaded with ``-p tests.plugins.interrupt``: the fused linear regression is interrupted (Ctrl-C) after its first timed round."""
+"""Loaded with ``-p tests.plugins.interrupt``: the fused linear regression is interrupted (Ctrl-C) after its first timed round.
+
+With ``DEVICEBENCH_TEST_INTERRUPT_NO_LINE=1`` the interruption lands, as a signal can, where
+the traceback has no line number (``tb_lineno`` None).
+"""
+
+import contextlib
+import os
+import sys
+import types
 
 from devicebench.workloads import linreg
 
@@ -14,8 +23,20 @@ def _init_counting(self, device, variant, size):
 def _run_until_ctrl_c(self):
     self.calls += 1
     if self.calls == self.interrupt_at:
+        if os.environ.get("DEVICEBENCH_TEST_INTERRUPT_NO_LINE"):
+            _interrupt_where_no_line_is()
         raise KeyboardInterrupt
     return _run(self)
+
+
+def _interrupt_where_no_line_is():
+    """Ctrl-C as a signal delivers it at an instruction CPython has no line number for (the
+    clean-up a ``with`` block compiles to has none)."""
+    with contextlib.nullcontext():
+        pass
+    frame = sys._getframe()
+    offset = next(start for start, _end, line in frame.f_code.co_lines() if line is None)
+    raise KeyboardInterrupt().with_traceback(types.TracebackType(None, frame, offset, -1))
 
 
 linreg.Trainer.__init__ = _init_counting

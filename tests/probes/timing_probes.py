@@ -15,7 +15,10 @@ from tests.fake_cuda import FakeCudaDevice, FakeQueueCpu
 
 SHORT_S = 200e-6  # a 200 us kernel: under timing.MIN_ROUND_S, so several calls make a round
 LONG_S = 5e-3
-ROUNDS = Rounds.fixed(4, warmup=1)
+# Three warm-up calls: the fastest sets `iterations`, so one call that a busy machine
+# preempted past MIN_ROUND_S does not turn the loop off.
+WARMUP = 3
+ROUNDS = Rounds.fixed(4, warmup=WARMUP)
 
 
 def _record(benchmark, device, calls):
@@ -44,6 +47,17 @@ def test_short_step(benchmark):
     _record(benchmark, device, calls)
 
 
+def test_short_step_one_slow_warmup(benchmark):
+    """The last warm-up call is slow (the machine was busy): the fastest call still sets the loop."""
+    device, calls = FakeCudaDevice(), []
+
+    def step():
+        device.stream.launch(LONG_S if len(calls) == WARMUP else SHORT_S)  # call 1 is the cold one
+        calls.append(time.perf_counter())
+
+    measure(benchmark, device, step, rounds=ROUNDS)
+
+
 def test_long_step(benchmark):
     device, calls = FakeCudaDevice(), []
     result = measure(benchmark, device, _launcher(device, LONG_S, calls), rounds=ROUNDS)
@@ -70,7 +84,7 @@ def test_queue_without_events(benchmark):
 
 # --- rounds that stop when the median is known ------------------------------------------------
 
-UNTIL_KNOWN = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=20.0, min_time_s=0.2, precision=0.01)
+UNTIL_KNOWN = Rounds(warmup=WARMUP, min_rounds=3, max_rounds=100_000, max_time_s=20.0, min_time_s=0.2, precision=0.01)
 
 
 def _noisy_launcher(device, calls, low_s, high_s):
