@@ -20,15 +20,20 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def write_synced(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` and wait until it is on disk (a temporary file, before its rename)."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def replace_file(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all (a new file, or one replaced on purpose)."""
     path = Path(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with open(partial, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_synced(partial, data)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

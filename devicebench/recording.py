@@ -25,7 +25,7 @@ import pytest
 from pytest_benchmark.storage.file import FileStorage
 from pytest_benchmark.utils import safe_dumps
 
-from .files import fsync_folder, replace_file
+from .files import fsync_folder, replace_file, write_synced
 
 RUN_FORMAT_VERSION = 1
 
@@ -106,10 +106,7 @@ def write_new_run(folder: Path, suffix: str, data: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{suffix[:100]}.{os.getpid()}.partial"
     try:
-        with open(partial, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_synced(partial, data)
         for _ in range(100_000):
             number = next_run_number(folder)
             claim = _claim(folder, number)
