@@ -211,7 +211,7 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
     if with_scaling:
         headers.append("DP/DDP: median, scaling; notes")
     if with_energy:
-        headers.append("work per joule")
+        headers.append("work per joule (each chip's own counter)")
     body = []
     for r in rows:
         cells = [r.workload, r.variant, Safe(format_seconds(r.cpu_s))]
