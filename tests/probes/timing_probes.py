@@ -40,11 +40,16 @@ def _launcher(device, seconds, calls):
     return step
 
 
-def test_short_step(benchmark):
+def _steady(benchmark, seconds):
+    """A step of ``seconds`` of device work, timed; what the fake device saw goes into extra_info."""
     device, calls = FakeCudaDevice(), []
-    result = measure(benchmark, device, _launcher(device, SHORT_S, calls), rounds=ROUNDS)
+    result = measure(benchmark, device, _launcher(device, seconds, calls), rounds=ROUNDS)
     benchmark.extra_info["probe_result"] = result
     _record(benchmark, device, calls)
+
+
+def test_short_step(benchmark):
+    _steady(benchmark, SHORT_S)
 
 
 def test_short_step_one_slow_warmup(benchmark):
@@ -59,10 +64,7 @@ def test_short_step_one_slow_warmup(benchmark):
 
 
 def test_long_step(benchmark):
-    device, calls = FakeCudaDevice(), []
-    result = measure(benchmark, device, _launcher(device, LONG_S, calls), rounds=ROUNDS)
-    benchmark.extra_info["probe_result"] = result
-    _record(benchmark, device, calls)
+    _steady(benchmark, LONG_S)
 
 
 def test_setup_queues_work_and_sleeps(benchmark):
