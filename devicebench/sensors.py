@@ -60,7 +60,7 @@ class Monitor:
     def round_done(self) -> None:
         pass
 
-    def stop(self, rounds: int, calls_per_round: int) -> dict:
+    def stop(self, rounds: int, calls_per_round: int, timed_s: float | None = None) -> dict:
         return {"sensors": f"not recorded: {self.reason}"}
 
 
@@ -130,7 +130,7 @@ class GpuMonitor(Monitor):
         if time.perf_counter() - self.last >= SAMPLE_EVERY_S:
             self._sample()
 
-    def stop(self, rounds: int, calls_per_round: int) -> dict:
+    def stop(self, rounds: int, calls_per_round: int, timed_s: float | None = None) -> dict:
         self._sample()
         window = time.perf_counter() - self.began
         energy1 = self._energy_mj()
@@ -146,7 +146,7 @@ class GpuMonitor(Monitor):
             "clock_event_reasons": decode(self.mask),
             "throttled_rounds": min(self.throttled_rounds, rounds),
         }
-        out.update(_energy(self.energy0, energy1, window, rounds, calls_per_round, "the GPU's energy counter"))
+        out.update(_energy(self.energy0, energy1, window, rounds, calls_per_round, "the GPU's energy counter", timed_s))
         try:
             self.nvml.nvmlShutdown()
         except Exception:
@@ -154,15 +154,29 @@ class GpuMonitor(Monitor):
         return out
 
 
-def _energy(before_mj, after_mj, window_s: float, rounds: int, calls_per_round: int, what: str) -> dict:
-    """Energy over the timed rounds, per call, and the mean power; or why not."""
+def _energy(before_mj, after_mj, window_s: float, rounds: int, calls_per_round: int, what: str, timed_s: float | None = None) -> dict:
+    """Energy of the timed calls, per call, and the mean power; or why not.
+
+    The counter is read before the first round and after the last, so its window also holds
+    the untimed work between rounds (a CNN's evaluation after each epoch, a re-initialised
+    model). The timed calls are given the window's mean power for their own ``timed_s``
+    seconds: ``energy_j``; ``energy_window_j`` is the counter's whole difference.
+    """
     if before_mj is None or after_mj is None:
         return {"energy_note": f"not measured: {what} cannot be read"}
     if window_s < MIN_ENERGY_WINDOW_S or rounds == 0:
         return {"energy_note": f"not measured: {window_s:.2f} s of rounds is too short for {what} (about 10 updates a second)"}
-    joules = (after_mj - before_mj) / 1000.0
+    window_j = (after_mj - before_mj) / 1000.0
+    power_w = window_j / window_s
+    joules = window_j if timed_s is None else power_w * min(timed_s, window_s)
     calls = rounds * calls_per_round
-    return {"energy_j": joules, "energy_per_call_j": joules / calls, "power_w": joules / window_s, "energy_window_s": window_s}
+    return {
+        "energy_j": joules,
+        "energy_per_call_j": joules / calls,
+        "power_w": power_w,
+        "energy_window_s": window_s,
+        "energy_window_j": window_j,
+    }
 
 
 def gpu_monitor(indices: list[int]) -> Monitor:
@@ -231,7 +245,7 @@ class CpuMonitor(Monitor):
         self.before = self._read()
         self.began = time.perf_counter()
 
-    def stop(self, rounds: int, calls_per_round: int) -> dict:
+    def stop(self, rounds: int, calls_per_round: int, timed_s: float | None = None) -> dict:
         window = time.perf_counter() - self.began
         after = self._read()
         total_uj = 0
@@ -239,7 +253,7 @@ class CpuMonitor(Monitor):
             span = int((p / "max_energy_range_uj").read_text()) if (p / "max_energy_range_uj").exists() else 0
             total_uj += a - b if a >= b else a - b + span
         out = {"sensors": "rapl"}
-        out.update(_energy(0.0, total_uj / 1000.0, window, rounds, calls_per_round, "RAPL"))
+        out.update(_energy(0.0, total_uj / 1000.0, window, rounds, calls_per_round, "RAPL", timed_s))
         return out
 
 

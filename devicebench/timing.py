@@ -215,7 +215,8 @@ def measure(
         benchmark.has_error = False  # pytest-benchmark marks any exception; this one only ends the rounds
     if monitor:
         monitor.round_done()
-        info.update(monitor.stop(rounds=done, calls_per_round=iterations))
+        timed_s = sum(benchmark.stats.stats.data) * iterations if benchmark.stats else None  # per call, as stored
+        info.update(monitor.stop(rounds=done, calls_per_round=iterations, timed_s=timed_s))
 
     low, high, precision = precision_of(sorted(benchmark.stats.stats.data))
     info.update(

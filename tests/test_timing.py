@@ -151,6 +151,15 @@ def test_a_noisy_step_stops_at_its_limits_and_says_so(probes):
     assert by_rounds["extra_info"]["stop_reason"] == "round limit" and by_rounds["stats"]["rounds"] == 7
 
 
+def test_energy_per_call_leaves_out_the_untimed_work_between_rounds(probes):
+    bench = probes["test_energy_with_untimed_work_between_rounds"]
+    info, stats = bench["extra_info"], bench["stats"]
+    # The counter saw the setup's sleeps too; the calls are charged only their own seconds.
+    assert info["energy_window_j"] > 2 * info["energy_j"]
+    assert info["energy_per_call_j"] == pytest.approx(info["power_w"] * stats["mean"], rel=1e-6)
+    assert info["energy_per_call_j"] == pytest.approx(500 * stats["mean"], rel=0.15)  # the fake GPU's 500 W
+
+
 def test_the_gpus_sensors_are_read_around_the_timed_rounds(probes):
     info = probes["test_sensors_read_around_the_rounds"]["extra_info"]
     assert info["sensors"] == "nvml" and info["gpu_sm_clock_mhz_median"] == 1980 and info["gpu_sm_clock_mhz_min"] == 1200

@@ -132,3 +132,12 @@ def test_sensors_read_around_the_rounds(benchmark, monkeypatch):
     device, calls = FakeCudaDevice(), []
     rounds = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=1.3, min_time_s=0.0, precision=1e-6)
     measure(benchmark, device, _launcher(device, 10e-3, calls), rounds=rounds)
+
+
+def test_energy_with_untimed_work_between_rounds(benchmark, monkeypatch):
+    """20 ms of untimed setup before each 10 ms round, on a GPU drawing 500 W throughout."""
+    from tests import fake_nvml
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml.make())
+    device, calls = FakeCudaDevice(), []
+    measure(benchmark, device, _launcher(device, 10e-3, calls), setup=lambda: time.sleep(0.02), rounds=Rounds.fixed(40, warmup=1))
