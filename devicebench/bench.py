@@ -17,26 +17,98 @@ Timing, the record of the settings in force and the cold start are handled here 
 
 from __future__ import annotations
 
+import math
+import numbers
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
+import torch
 
 from . import devices
 from . import precision as _precision
+from . import quality as _quality
+from . import schema
 from .config import Rounds, Size
 from .devices import BenchDevice
 from .progress import Progress
 from .timing import measure, timed_setup
 from .workloads import Context, Timed, Workload
 
+# Keys of extra_info the harness writes: a user's quality figure may not take one of them.
+RESERVED = frozenset(schema.FIGURES) | {"device", "workload", "variant", "size", "quality", "throughput_unit", "calls"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A benchmark's own round budget, where it is not the size's (None: the size's)."""
+
+    min_rounds: int | None = None
+    max_time_s: float | None = None
+
+
+def _misuse(message: str) -> None:
+    pytest.fail(message, pytrace=False)
+
+
+def _check_count(name: str, value, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        _misuse(f"bench.run({name}={value!r}): {name} is a whole number of rounds, 1 or more")
+
+
+def _check_seconds(name: str, value) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+        _misuse(f"bench.run({name}={value!r}): {name} is a number of seconds above 0")
+
+
+def _non_finite(value, depth: int = 0) -> bool:
+    """Whether what a step returned holds a NaN or an infinity (tensors, numbers, and containers of them)."""
+    if depth > 4:
+        return False
+    if isinstance(value, torch.Tensor):
+        return bool((value.is_floating_point() or value.is_complex()) and not torch.isfinite(value).all())
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v, depth + 1) for v in value.values())
+    return False
+
+
+def variant_of(params: dict) -> str:
+    """A result's variant from its test's parameters other than the device: ``bf16``, ``batch=64,precision=bf16``, ``default``."""
+    if not params:
+        return "default"
+    if len(params) == 1:
+        return str(next(iter(params.values())))
+    return ",".join(f"{k}={v}" for k, v in params.items())
 
 
 class Bench:
-    def __init__(self, benchmark, size: Size, progress: Progress | None = None, precision: float | None = None):
+    def __init__(
+        self,
+        benchmark,
+        size: Size,
+        progress: Progress | None = None,
+        precision: float | None = None,
+        *,
+        test: str | None = None,
+        params: dict | None = None,
+        budget: Budget = Budget(),
+    ):
         self.benchmark = benchmark
         self.size = size
         self.progress = progress
         self.precision = precision  # --bench-precision; None: the size's
+        self.test = test  # the test function's name: a result's workload unless given
+        self.params = params or {}  # the test's parameters other than its device: its variant unless given
+        self.budget = budget  # pytest-benchmark's options and mark, where they change the size's
+        self._ran = False
 
     @property
     def info(self) -> dict:
@@ -49,30 +121,113 @@ class Bench:
         step: Callable[[], Any],
         *,
         setup: Callable[[], None] | None = None,
-        rounds: Rounds | None = None,
+        rounds: Rounds | int | None = None,
+        min_rounds: int | None = None,
+        max_time_s: float | None = None,
+        workload: str | None = None,
+        variant: str | None = None,
+        check_finite: bool = True,
         ranks: bool = False,
     ) -> Any:
         """Time ``step`` on ``device``; returns the last timed call's result.
 
         ``step`` queues its work and returns; every timed interval ends when the device has
-        finished it. ``setup`` runs, untimed, before every call. ``rounds`` defaults to the
-        size's budget. A benchmark that drives DDP ranks says so (``ranks=True``); any other
-        is skipped on a DDP device, where it would run in the parent process alone.
+        finished it. ``setup`` runs, untimed, before every call. The rounds go on until the
+        median is known, within the size's budget; ``rounds=N`` runs exactly N instead, and
+        ``min_rounds``/``max_time_s`` change the budget (as pytest-benchmark's
+        ``--benchmark-min-rounds``/``--benchmark-max-time`` and ``benchmark`` mark do).
+        ``workload`` (default: the test function's name) and ``variant`` (default: the test's
+        parameters other than the device) are what ``speedup`` and ``report`` set side by
+        side across devices. A NaN or inf in what the step returns fails the benchmark
+        (``check_finite=False`` times it anyway). A benchmark that drives DDP ranks says so
+        (``ranks=True``); any other is skipped on a DDP device, where it would run in the
+        parent process alone.
         """
+        if self._ran:
+            _misuse(f"bench.run was called twice in {self.test or 'this test'}: one benchmark per test (parametrize the test to time more steps)")
+        if not isinstance(device, BenchDevice):
+            _misuse(f"bench.run(device, step): device is devicebench's device fixture (or bench_device), not {type(device).__name__}")
+        if not callable(step):
+            _misuse(f"bench.run(device, step): step is a function of no arguments that queues the work, not {type(step).__name__}")
+        rounds = self._rounds(rounds, min_rounds, max_time_s)
         if device.drives_ranks and not ranks:
             pytest.skip(devices.NO_RANKS)
+        self._ran = True
+        self.info.setdefault("workload", workload or self.test or "benchmark")
+        self.info.setdefault("variant", variant or variant_of(self.params))
         self.info.update(device.describe())
         self.info["size"] = self.size.name
+        self.info.setdefault("quality", {})
         params = self.benchmark.params
         if not isinstance(params, dict) or "device" not in params:
             # Every result names its device among its parameters, a host workload too, so that
             # pytest-benchmark's ``--group-by param:device`` finds it (a new dict: the test's own stays as pytest made it).
-            self.benchmark.params = {**(params or {}), "device": device.id}
+            self.benchmark.params = {**{k: v for k, v in (params or {}).items() if k != "bench_device"}, "device": device.id}
         self.info["precision"] = _precision.current()
-        rounds = rounds or self.size.rounds
+        last = measure(self.benchmark, device, step, rounds=rounds, setup=setup, progress=self.progress)
+        if check_finite and _non_finite(last):
+            _misuse(
+                f"the step returned NaN or inf on {device.id}: a step that diverged is no benchmark "
+                "(bench.run(..., check_finite=False) times it anyway)"
+            )
+        if self.info.get("peak_memory_bytes") is not None:
+            self._declare("peak_memory_bytes", self.info["peak_memory_bytes"], "lower", "relative", "the timed calls' peak")
+        return last
+
+    def _rounds(self, rounds, min_rounds, max_time_s) -> Rounds:
+        """The rounds of this benchmark: a fixed count, the given budget, or the size's."""
+        _check_count("min_rounds", min_rounds)
+        _check_seconds("max_time_s", max_time_s)
+        if isinstance(rounds, Rounds):
+            chosen = rounds
+        elif rounds is not None:
+            _check_count("rounds", rounds, allow_none=False)
+            return Rounds.fixed(int(rounds), warmup=self.size.rounds.warmup)
+        else:
+            chosen = self.size.rounds
+        min_rounds = min_rounds if min_rounds is not None else self.budget.min_rounds
+        max_time_s = max_time_s if max_time_s is not None else self.budget.max_time_s
+        if chosen.precision is not None and (min_rounds is not None or max_time_s is not None):
+            lowest = min_rounds if min_rounds is not None else chosen.min_rounds
+            chosen = Rounds(
+                warmup=chosen.warmup,
+                min_rounds=lowest,
+                max_rounds=max(chosen.max_rounds, lowest),
+                max_time_s=max_time_s if max_time_s is not None else chosen.max_time_s,
+                min_time_s=chosen.min_time_s,
+                settle_rounds=chosen.settle_rounds,
+                precision=chosen.precision,
+            )
         if self.precision is not None:
-            rounds = rounds.with_precision(self.precision)
-        return measure(self.benchmark, device, step, rounds=rounds, setup=setup, progress=self.progress)
+            chosen = chosen.with_precision(self.precision)
+        return chosen
+
+    def quality(self, name: str, value: float, *, higher_is_better: bool, rule: str = "relative", after: str | None = None) -> None:
+        """Declare a figure of what the benchmark learned or used, for ``devicebench compare`` to judge.
+
+        ``rule="relative"``: worse by more than the gate's threshold (a loss); ``"absolute"``:
+        down by more than its accuracy drop (an accuracy). ``after`` is the work the figure
+        was read after; by default, the calls the step got, so a figure read from a model that
+        trained on every call is judged only against runs that made as many calls (give
+        ``rounds=N``, or say what it is after: ``after="200 steps from the same start"``).
+        A NaN or inf fails the benchmark.
+        """
+        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED - {f.key for f in schema.JUDGED}:
+            _misuse(f"bench.quality({name!r}, ...): the name is a Python identifier of your own, not one of devicebench's keys")
+        if rule not in _quality.RULES:
+            _misuse(f"bench.quality(..., rule={rule!r}): rule is one of {', '.join(_quality.RULES)}")
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            _misuse(f"bench.quality({name!r}, {value!r}): the value is a number")
+        if not math.isfinite(value):
+            _misuse(f"{name} is {value}: a benchmark whose {name} is not finite diverged")
+        if after is None:
+            after = f"{self.info['calls']} calls" if "calls" in self.info else "its setup"
+        self._declare(name, float(value), "higher" if higher_is_better else "lower", rule, after)
+
+    def _declare(self, name: str, value: float, better: str, rule: str, after: str) -> None:
+        self.info.setdefault("quality", {})[name] = _quality.Quality(name, value, better, rule, after).as_json()
 
     def setup(self, device: BenchDevice, build: Callable[[], Any]) -> Any:
         """``build()``, timed to the end of its device work and recorded as ``setup_s`` (never a round)."""
@@ -96,15 +251,29 @@ class Bench:
             step = self.setup(device, lambda: workload.build(device, variant, size, context))
             try:
                 self.info.update(step.info)
-                last = self.run(device, step.call, setup=step.setup, rounds=step.rounds, ranks=True)
+                # A step that checks what it learned says how it diverged in its own words.
+                last = self.run(device, step.call, setup=step.setup, rounds=step.rounds, ranks=True, check_finite=step.finish is None)
                 if step.work is not None:
                     self.throughput(step.unit or workload.unit, step.work)
                 if step.finish is not None:
                     timed = Timed(last, self.round_times(), self.call_times(), self.median_s, self.info["setup_s"])
-                    self.info.update(step.finish(timed))
+                    learned = step.finish(timed)
+                    self.info.update(learned)
+                    self._declare_learned(learned, step.quality_after)
             finally:
                 if step.close is not None:
                     step.close()
+
+    def _declare_learned(self, learned: dict, after: str | None) -> None:
+        """The suite's workloads report what they learned under the schema's keys; each is declared as the schema judges it."""
+        for figure in schema.JUDGED:
+            value = learned.get(figure.key)
+            if figure.key == "peak_memory_bytes" or isinstance(value, bool) or not isinstance(value, numbers.Real):
+                continue
+            if figure.unless and learned.get(figure.unless) is not None:
+                continue
+            rule = "absolute" if figure.rule == "accuracy" else "relative"
+            self._declare(figure.key, float(value), figure.better, rule, after or f"{self.info.get('calls')} calls")
 
     @property
     def median_s(self) -> float | None:
@@ -125,6 +294,12 @@ class Bench:
 
     def throughput(self, unit: str, work_per_call: float) -> None:
         """Record ``unit`` (``tflops``, ``gb_per_s``, ``steps_per_s``, ``samples_per_s``, ...) = work per call / median time."""
+        if not self._ran:
+            _misuse(f"bench.throughput({unit!r}, ...) comes after bench.run(...): it divides the work of one call by the median time")
+        if unit not in schema.THROUGHPUT_UNITS:
+            _misuse(f"bench.throughput({unit!r}, ...): the unit is one of {', '.join(schema.THROUGHPUT_UNITS)}")
+        if isinstance(work_per_call, bool) or not isinstance(work_per_call, numbers.Real) or not 0 < work_per_call < math.inf:
+            _misuse(f"bench.throughput({unit!r}, {work_per_call!r}): the work of one call is a number above 0")
         median = self.median_s
         if median:
             self.info[unit] = work_per_call / median

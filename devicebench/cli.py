@@ -186,6 +186,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(render.run_tables(run, args.format))
     if run.interrupted:
         print("\ninterrupted: the run was stopped early (Ctrl-C or a timeout); the benchmarks it had not reached are missing")
+    text = render.plain if args.format == "table" else render.md_text
+    if run.failed:
+        print(f"\nfailed ({len(run.failed)}):")
+        for fullname, error in sorted(run.failed.items()):
+            print(f"  {text(fullname.rsplit('::', 1)[-1])}: {text(error)}")
     skipped = Counter(run.skipped.values())
     if skipped:
         print(f"\nskipped ({sum(skipped.values())}):")

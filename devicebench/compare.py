@@ -44,6 +44,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from . import quality as _quality_mod
 from . import schema, stats, work
 from .runs import Result, Run, as_run
 
@@ -280,30 +281,41 @@ def _number(info: dict, key: str) -> float | None:
 
 
 def quality_unlike(bi: dict, ci: dict) -> str | None:
-    """Why two results' accuracy, loss and memory cannot be compared (other epochs, data or batch), or None."""
-    if not any(_number(bi, f.key) is not None and _number(ci, f.key) is not None for f in schema.JUDGED):
+    """Why two results' declared quality figures cannot be judged (other epochs, data, batch, or work behind them), or None."""
+    b_figures, c_figures = _quality_mod.declared(bi), _quality_mod.declared(ci)
+    shared = sorted(set(b_figures) & set(c_figures))
+    if not shared:
         return None
-    return work.unlike(bi, ci, work.SAME_TRAINING)
+    why = work.unlike(bi, ci, work.SAME_TRAINING)
+    if why:
+        return why
+    apart = [reason for name in shared if (reason := _quality_mod.same_work(b_figures[name], c_figures[name]))]
+    return "; ".join(apart) or None
 
 
 def _quality(name: str, bi: dict, ci: dict, settings: Settings) -> list[QualityChange]:
-    """What got worse beyond its rule (:data:`devicebench.schema.FIGURES`): accuracy down by more
-    than ``accuracy_drop``, a loss or peak memory worse by more than the threshold."""
+    """What got worse beyond its rule (:mod:`devicebench.quality`): an absolute figure (accuracy)
+    down by more than ``accuracy_drop``, a relative one (a loss, peak memory) worse by more than
+    the threshold. Only declared figures, and only where both sides did the same work."""
     changes = []
-    if quality_unlike(bi, ci):
+    b_figures, c_figures = _quality_mod.declared(bi), _quality_mod.declared(ci)
+    if work.unlike(bi, ci, work.SAME_TRAINING):
         return changes
-    for figure in schema.JUDGED:
-        b, c = _number(bi, figure.key), _number(ci, figure.key)
-        if b is None or c is None or (figure.unless and _number(bi, figure.unless) is not None and _number(ci, figure.unless) is not None):
+    for key in sorted(set(b_figures) & set(c_figures)):
+        bq, cq = b_figures[key], c_figures[key]
+        if _quality_mod.same_work(bq, cq):
             continue
-        if figure.rule == "accuracy":
-            worse, note = (c < b - settings.accuracy_drop, f"dropped by more than {settings.accuracy_drop}")
-        elif figure.better == "lower":
-            worse, note = (c > b * (1 + settings.threshold), f"{'grew' if figure.unit == 'B' else 'worse'} by more than {settings.threshold:.0%}")
+        b, c = bq.value, cq.value
+        if bq.rule == "absolute":
+            drop = settings.accuracy_drop
+            worse, note = (c < b - drop, f"dropped by more than {drop}") if bq.better == "higher" else (c > b + drop, f"rose by more than {drop}")
+        elif bq.better == "lower":
+            grew = "grew" if schema.FIGURES.get(key) is not None and schema.FIGURES[key].unit == "B" else "worse"
+            worse, note = (c > b * (1 + settings.threshold), f"{grew} by more than {settings.threshold:.0%}")
         else:
             worse, note = (c < b / (1 + settings.threshold), f"worse by more than {settings.threshold:.0%}")
         if worse:
-            changes.append(QualityChange(name, figure.key, b, c, note))
+            changes.append(QualityChange(name, key, b, c, note))
     return changes
 
 

@@ -16,7 +16,6 @@ so one run holds DataParallel and DDP at every world size from 1 to N. Selecting
 from __future__ import annotations
 
 import gc
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,44 +23,12 @@ import torch
 
 from . import backends, env
 from .backends import Backend
+from .kinds import BY_ID, DEVICE_IDS, KINDS, LADDER, VALID, Kind, is_known, is_selected, kind_of, parse_device_list  # noqa: F401
 
-
-@dataclass(frozen=True)
-class Kind:
-    """A device id's kind of device and mode."""
-
-    id: str
-    backend: str
-    mode: str  # "single", "dp" (DataParallel in one process) or "ddp" (one process a rank)
-    ladder: bool = False  # also run on 1..N-1 GPUs, as ``<id>:K``
-
-
-# In the order results list them; a new kind of device adds its ids here and a backend entry.
-KINDS = (
-    Kind("cpu", "cpu", "single"),
-    Kind("cuda:0", "cuda", "single"),
-    Kind("dp", "cuda", "dp", ladder=True),
-    Kind("ddp:cpu", "cpu", "ddp"),
-    Kind("ddp:cuda", "cuda", "ddp", ladder=True),
-    Kind("mps", "mps", "single"),
-)
-BY_ID = {k.id: k for k in KINDS}
-DEVICE_IDS = tuple(BY_ID)
-LADDER = re.compile(r"^(dp|ddp:cuda):([1-9][0-9]*)$")
 # DistributedDataParallel on the CPU: two processes on gloo, so a CPU-only machine (and CI)
 # runs the distributed path end to end.
 DDP_CPU_WORLD_SIZE = 2
-VALID = f"valid devices: {', '.join(DEVICE_IDS)}, dp:K, ddp:cuda:K"
 ONLY_DDP = "launched by torchrun: only ddp:cpu and ddp:cuda run (other benchmarks would share the node with the ranks)"
-
-
-def kind_of(device_id: str) -> Kind:
-    ladder = LADDER.match(device_id)
-    return BY_ID[ladder.group(1)] if ladder else BY_ID[device_id]
-
-
-def is_known(device_id: str) -> bool:
-    return device_id in BY_ID or LADDER.match(device_id) is not None
 
 
 def gpus_used(device_id: str, gpu_count: int | None = None) -> int:
@@ -75,23 +42,6 @@ def gpus_used(device_id: str, gpu_count: int | None = None) -> int:
     if kind.mode == "single":
         return 1
     return backends.BACKENDS[kind.backend].count() if gpu_count is None else gpu_count
-
-
-def parse_device_list(text: str) -> tuple[str, ...]:
-    """``"cpu,cuda:0"`` -> ``("cpu", "cuda:0")``; an unknown id is a ValueError naming the valid ones."""
-    ids = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not ids:
-        raise ValueError(f"no device given; {VALID}")
-    unknown = [i for i in ids if not is_known(i)]
-    if unknown:
-        raise ValueError(f"unknown device {', '.join(map(repr, unknown))}; {VALID}")
-    return tuple(dict.fromkeys(ids))
-
-
-def is_selected(device_id: str, selected: tuple[str, ...]) -> bool:
-    """``dp`` and ``ddp:cuda`` select their ladders (``dp:K``, ``ddp:cuda:K``) too."""
-    ladder = LADDER.match(device_id)
-    return device_id in selected or (ladder is not None and ladder.group(1) in selected)
 
 
 def all_ids(selected: tuple[str, ...] = (), gpu_count: int | None = None) -> list[str]:
@@ -124,9 +74,11 @@ def launch_skip_reason(device_id: str) -> str | None:
 
 def unavailable_reason(device_id: str) -> str | None:
     """Why this machine cannot run ``device_id``, or None when it can."""
-    launched = launch_skip_reason(device_id)
-    if launched:
-        return launched
+    return launch_skip_reason(device_id) or missing_hardware(device_id)
+
+
+def missing_hardware(device_id: str) -> str | None:
+    """What this machine lacks to run ``device_id`` (its device, its collective, enough GPUs), or None."""
     kind = kind_of(device_id)
     backend = backends.BACKENDS[kind.backend]
     missing = backend.unavailable()

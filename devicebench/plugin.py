@@ -1,22 +1,49 @@
-"""devicebench as a pytest plugin: the ``device``, ``bench`` and ``image_data`` fixtures, its options and hooks.
+"""devicebench as a pytest plugin: the ``bench`` fixture and the devices it runs on, for any project.
 
 Installed with the package (the ``pytest11`` entry point ``devicebench.plugin``), so any
 project's tests can write ``def test_my_model(bench, device): ...`` and get the suite's
 devices (``cpu``, ``cuda:0``, ``dp``, ``mps``; missing ones skipped with a reason), its
 GPU-correct timing, its storage under ``results/<machine>/``, its machine fingerprint, and
-``devicebench compare`` and ``report`` over what they store. The suite's own ``conftest.py``
-only loads this module where the package is not installed.
+``devicebench compare``, ``speedup`` and ``report`` over what they store.
+
+A guest in every other session. Loading this module imports no torch and changes nothing
+(pytest-xdist, pytest-cov and pytest-randomly behave alike): a session becomes a devicebench
+run only when one of its tests requests devicebench's own ``bench`` fixture (the fixture
+this module defines, not any fixture of that name) or a devicebench option is given. Only
+then is the library loaded (:mod:`devicebench.session`), and what it does (devices,
+markers, storage, the machine block, discarding a failed result) reaches only the tests
+that use ``bench``. A project's own ``device`` or ``bench`` wins; a test that asks for
+devicebench's ``bench`` and its own ``device`` is told to ask for ``bench_device``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from . import backends, data, devices, distributed, env, faults, fingerprint, options, recording, sensors
-from .bench import Bench
-from .config import get_size
-from .progress import Progress
-from .workloads import Context
+from . import options
+
+if TYPE_CHECKING:
+    from .session import RunSession
+
+_RUN = pytest.StashKey["RunSession"]()
+_BENCH_TESTS = pytest.StashKey[set]()  # node ids of the test functions that use devicebench's bench
+_USES_BENCH = pytest.StashKey[bool]()  # on an item whose bench fixture was set up
+
+
+def _run(config: pytest.Config) -> RunSession:
+    """The run's session object, made (and the library imported) on first use."""
+    run = config.stash.get(_RUN, None)
+    if run is None:
+        from .session import RunSession
+
+        run = config.stash[_RUN] = RunSession(config)
+    return run
+
+
+def _active(config: pytest.Config) -> RunSession | None:
+    return config.stash.get(_RUN, None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,128 +51,125 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "gpu: needs a GPU (CUDA or MPS); skipped with a reason where there is none")
-    config.addinivalue_line("markers", "multi_gpu: needs two or more CUDA GPUs; skipped with a reason where there are fewer")
-    options.configure(config)
-    recorder = recording.RunRecorder(config.getoption("bench_size"), config.getoption("bench_devices"))
-    config.pluginmanager.register(recorder, "devicebench-run-recorder")
-    if env.current() is not None:  # one rank of a torchrun job: see devicebench.distributed
-        config.pluginmanager.register(StopAllRanks(), "devicebench-stop-all-ranks")
+    config.stash[_BENCH_TESTS] = set()
+    if options.given(config):  # asked for by name: refuse what cannot give honest numbers before pytest-benchmark starts
+        _run(config).check_options()
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    """At the top of the run: another process on a GPU shares it with every benchmark (also flagged in the run)."""
-    if backends.BACKENDS["cuda"].unavailable() is not None:
-        return []
-    state = sensors.gpu_state()
-    if isinstance(state, str):
-        return [f"devicebench: GPU state {state}"]
-    shared = [{"gpu": gpu["index"], "pids": gpu["other_processes"]} for gpu in state if gpu["other_processes"]]
-    config.pluginmanager.get_plugin("devicebench-run-recorder").record.gpu_shared = shared
-    return [f"devicebench: WARNING: GPU {s['gpu']} is also used by process(es) {', '.join(map(str, s['pids']))}: every figure shares it" for s in shared]
+def _is_ours(metafunc: pytest.Metafunc, name: str) -> bool:
+    """Whether ``name`` resolves to this module's fixture for this test (the closest definition wins)."""
+    defs = getattr(metafunc, "_arg2fixturedefs", {}).get(name)
+    return bool(defs) and getattr(defs[-1].func, "__module__", None) == __name__
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    if options.adopt(session):
-        recorder = session.config.pluginmanager.get_plugin("devicebench-run-recorder")
-        recorder.make_saving_safe(session.config)
+def _parametrized_directly(metafunc: pytest.Metafunc, name: str) -> bool:
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bench" not in metafunc.fixturenames or not _is_ours(metafunc, "bench"):
+        return  # not devicebench's: left exactly as it is
+    metafunc.config.stash[_BENCH_TESTS].add(metafunc.definition.nodeid)
+    if "bench_device" in metafunc.fixturenames:
+        name = "bench_device"
+    elif "device" in metafunc.fixturenames:
+        if not _is_ours(metafunc, "device") or _parametrized_directly(metafunc, "device"):
+            raise pytest.UsageError(
+                f"{metafunc.definition.nodeid} uses devicebench's bench and a 'device' of its own project: "
+                "ask for 'bench_device' instead to run on devicebench's devices, or rename yours"
+            )
+        name = "device"
+    else:
+        return  # a host workload: no device parameter
+    metafunc.parametrize(name, _run(metafunc.config).device_params(), indirect=True)
 
 
 def device_params(selected: tuple[str, ...], gpu_count: int | None = None) -> list:
     """One ``pytest.param`` per device of this machine, with its ``gpu``/``multi_gpu`` marks and skip reason."""
-    params = []
-    for spec in devices.device_specs(selected, gpu_count):
-        marks = []
-        if spec.accelerator:
-            marks.append(pytest.mark.gpu)
-        if spec.gpus >= 2:
-            marks.append(pytest.mark.multi_gpu)
-        if spec.skip:
-            marks.append(pytest.mark.skip(reason=spec.skip))
-        params.append(pytest.param(spec.id, id=spec.id, marks=marks))
-    return params
+    from .session import device_params as params
+
+    return params(selected, gpu_count)
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "device" in metafunc.fixturenames:
-        metafunc.parametrize("device", device_params(metafunc.config.getoption("bench_devices")), indirect=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    functions = session.config.stash[_BENCH_TESTS]
+    ours = [item for item in session.items if _function_id(item) in functions]
+    if ours:
+        _run(session.config).start(session, ours)
+
+
+def _function_id(item: pytest.Item) -> str:
+    """The node id of the test function an item was generated from (its parameters' ids cut off)."""
+    callspec = getattr(item, "callspec", None)
+    suffix = f"[{callspec.id}]" if callspec is not None else ""
+    return item.nodeid[: -len(suffix)] if suffix and item.nodeid.endswith(suffix) else item.nodeid
+
+
+def _device(request):
+    if not hasattr(request, "param"):
+        if request.fixturename == "device" and "bench_device" in request.fixturenames:
+            return request.getfixturevalue("bench_device")
+        pytest.fail(
+            f"'{request.fixturename}' is devicebench's device, given only to tests that use its 'bench' fixture; "
+            f"{request.node.name} does not",
+            pytrace=False,
+        )
+    return _run(request.config).open_device(request.param)
 
 
 @pytest.fixture
 def device(request):
-    """The device under test (``cpu``, ``cuda:0``, ``dp``, ``mps``, ``ddp:*``); its memory is given back afterwards."""
-    if env.current() is not None and request.param.startswith("ddp:"):
-        dev = distributed.launched_device(request.param)
-    else:
-        dev = devices.open_device(request.param)
+    """The device under test (``cpu``, ``cuda:0``, ``dp``, ``mps``, ``ddp:*``) of a test that uses ``bench``; its memory is given back afterwards."""
+    dev = _device(request)
+    yield dev
+    dev.release_memory()
+
+
+@pytest.fixture
+def bench_device(request):
+    """devicebench's ``device`` under a name no project uses: for tests with a ``device`` of their own."""
+    dev = _device(request)
     yield dev
     dev.release_memory()
 
 
 @pytest.fixture(scope="session")
 def image_data(request):
-    """MNIST-format images: MNIST or Fashion-MNIST where found, else synthetic (with a warning).
-
-    Benchmarks ask for it after their own skips (through :func:`workload_context`), so that
-    a variant that does not apply is skipped, not failed, when the data cannot be read.
-    """
-    try:
-        return data.load(request.config.getoption("data_root"), download=request.config.getoption("data_download"))
-    except data.DataError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    """MNIST-format images: MNIST or Fashion-MNIST where found, else synthetic (with a warning)."""
+    return _run(request.config).image_data()
 
 
 @pytest.fixture
-def bench(benchmark, request) -> Bench:
+def bench(benchmark, request):
     """Runs and records one benchmark: see :class:`devicebench.bench.Bench`."""
-    size = get_size(request.config.getoption("bench_size"))
-    return Bench(benchmark, size, Progress(request.config, request.node.name), precision=request.config.getoption("bench_precision"))
+    request.node.stash[_USES_BENCH] = True
+    return _run(request.config).bench(benchmark, request)
 
 
 @pytest.fixture
-def workload_context(request) -> Context:
+def workload_context(request):
     """What a declared workload's step may need: the images (loaded on first use) and the options."""
-    config = request.config
-    return Context(
-        images=lambda: request.getfixturevalue("image_data"),
-        size_name=config.getoption("bench_size"),
-        data_root=config.getoption("data_root"),
-        dist_timeout_s=config.getoption("bench_dist_timeout"),
-    )
+    return _run(request.config).workload_context(request)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
+    if not item.stash.get(_USES_BENCH, False):
+        return (yield)
     try:
         return (yield)
-    except devices.NotInRanks as exc:  # a model of one process on a DDP device: does not apply
-        faults.discard_result(item)
-        pytest.skip(str(exc))
-    except (Exception, KeyboardInterrupt) as exc:  # an interrupted benchmark's rounds are not a result either
-        faults.discard_result(item)
-        if faults.is_out_of_memory(exc):
-            faults.out_of_memory(item, exc)
+    except (Exception, KeyboardInterrupt, pytest.fail.Exception) as exc:  # a skip is no failure
+        _run(item.config).on_error(item, exc)
         raise
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info["devicebench"] = fingerprint.machine_info()
-
-
-class StopAllRanks:
-    """For torchrun's ranks: after a failed benchmark this rank stops its session.
-
-    The ranks run every benchmark in lockstep; one that failed and went on to the next would
-    meet the others in the wrong collective. Stopping ends this rank's process, the others'
-    collectives then fail (or torchrun ends them), and rank 0 still stores what it measured.
-    """
-
-    session = None
-
-    def pytest_sessionstart(self, session) -> None:
-        self.session = session
-
-    def pytest_runtest_logreport(self, report) -> None:
-        if report.failed and self.session is not None:
-            rank = env.current().rank
-            self.session.shouldstop = f"rank {rank} failed in {report.nodeid}; the ranks run in lockstep, so rank {rank} stops"
+    run = _active(config)
+    if run is not None and run.started:
+        machine_info["devicebench"] = run.machine_info()

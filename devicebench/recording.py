@@ -83,12 +83,6 @@ def default_storage(rootdir: Path, machine_slug: str) -> str:
     return f"file://{rootdir / 'results' / machine_slug}"
 
 
-def is_bench_path(arg: str, benches_dir: Path) -> bool:
-    """Whether a command-line path (``benches``, ``benches/test_x.py::test_y[cpu]``) lies in ``benches/``."""
-    path = Path(arg.split("::", 1)[0]).resolve()
-    return path == benches_dir or benches_dir in path.parents
-
-
 def next_run_number(folder: Path) -> int:
     """One past the highest ``NNNN_`` number in ``folder`` (1 in an empty one)."""
     numbers = [int(m.group(1)) for p in folder.glob("*.json") if (m := re.match(r"([0-9]{4,})_", p.name))]
@@ -180,21 +174,78 @@ def storage_folder(storage: str) -> Path | None:
     return Path(storage)
 
 
+def _without_raw_rounds(bench: dict) -> dict:
+    stats = bench.get("stats")
+    if isinstance(stats, dict) and "data" in stats:
+        bench = {**bench, "stats": {k: v for k, v in stats.items() if k != "data"}}
+    return bench
+
+
+def split_run(output_json: dict, ours: set[str], plain_data: bool) -> tuple[dict, dict]:
+    """(devicebench's run, the other benchmarks' run) of one session's JSON.
+
+    devicebench's keeps the whole JSON with only the benchmarks that used its ``bench``; the
+    other has the rest as pytest-benchmark alone would have stored them: no devicebench
+    blocks, raw rounds only where the user asked for them (``--benchmark-save-data``).
+    """
+    benchmarks = output_json.get("benchmarks", [])
+    mine = {**output_json, "benchmarks": [b for b in benchmarks if b.get("fullname") in ours]}
+    machine = {k: v for k, v in output_json.get("machine_info", {}).items() if k != "devicebench"}
+    others = [b if plain_data else _without_raw_rounds(b) for b in benchmarks if b.get("fullname") not in ours]
+    theirs = {k: v for k, v in output_json.items() if k != "devicebench"}
+    theirs.update(machine_info=machine, benchmarks=others)
+    return mine, theirs
+
+
+class RunStorage(FileStorage):
+    """pytest-benchmark's file storage for a devicebench run: atomic saves under a claimed number.
+
+    A run is written by :func:`write_new_run` (a kill or a full disk leaves no broken file);
+    when the folder cannot take it, a copy goes to the temporary folder, a warning names it,
+    and the session ends with exit status 1 (``recorder.unsaved``). Benchmarks of the same
+    session that did not use devicebench's ``bench`` (``ours`` lists those that did) go where
+    the user's own options send them: to ``plain`` (pytest-benchmark's storage, when
+    devicebench moved the run to ``results/``), into the same file (``plain`` is "here"), or
+    nowhere (``plain`` is None: the user asked to save nothing; devicebench saved its own).
+    """
+
+    def __init__(self, path, logger, default_machine_id, *, recorder: RunRecorder, ours: set[str], plain, plain_data: bool):
+        super().__init__(path, logger, default_machine_id=default_machine_id)
+        self.recorder, self.ours, self.plain, self.plain_data = recorder, ours, plain, plain_data
+
+    def save(self, output_json: dict, save: str) -> None:
+        mine, theirs = split_run(output_json, self.ours, self.plain_data)
+        if self.plain == "here":
+            mine["benchmarks"] = [b if b.get("fullname") in self.ours or self.plain_data else _without_raw_rounds(b) for b in output_json["benchmarks"]]
+        elif self.plain is not None and theirs["benchmarks"]:
+            self.plain.save(theirs, save)
+        data = safe_dumps(mine, ensure_ascii=True, indent=4).encode()
+        folder = self.get("run.json").parent
+        try:
+            path = write_new_run(folder, save, data)
+        except OSError as exc:
+            self.recorder.could_not(self.logger, f"{folder}", exc, data, save)
+            return
+        self.logger.info(f"Saved benchmark data in: {path}")
+
+
 class RunRecorder:
     """A pytest plugin that keeps a run's skips and failures and writes them into its JSON.
 
-    It also makes pytest-benchmark's saving safe: an atomic write under a claimed number
-    (:func:`write_new_run`), and, when the storage cannot take the run, a copy in the
-    temporary folder, a warning naming it, and exit status 1, with the results table
-    printed all the same.
+    Only the tests in ``ours`` (those that use devicebench's ``bench``) are recorded. It also
+    makes ``--benchmark-json`` safe: an atomic write, and, when the file cannot be written, a
+    copy in the temporary folder, a warning naming it, and exit status 1, with the results
+    table printed all the same.
     """
 
-    def __init__(self, size: str, devices: tuple[str, ...]):
+    def __init__(self, size: str, devices: tuple[str, ...], ours: set[str] = frozenset()):
         self.record = RunRecord(size=size, devices=devices)
+        self.ours = ours
         self.unsaved: list[str] = []  # what could not be stored where asked, and where it went
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.record.add_report(report)
+        if report.nodeid in self.ours:
+            self.record.add_report(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo) -> None:
@@ -204,39 +255,22 @@ class RunRecorder:
     def pytest_benchmark_update_json(self, config, benchmarks, output_json: dict) -> None:
         output_json["devicebench"] = self.record.as_json()
 
-    def pytest_sessionstart(self, session) -> None:
-        self.make_saving_safe(session.config)
+    def keep_json_safely(self, bench_session, plain_data: bool) -> None:
+        """``--benchmark-json`` written atomically (with a fallback copy); other benchmarks' raw rounds only where asked."""
+        bench_session.save_json = functools.partial(self._save_json, bench_session, plain_data)
 
-    def make_saving_safe(self, config) -> None:
-        """Atomic saves (and a fallback copy) for pytest-benchmark's storage and --benchmark-json."""
-        bench_session = getattr(config, "_benchmarksession", None)
-        if bench_session is None:
-            return
-        storage = bench_session.storage
-        if isinstance(storage, FileStorage):
-            storage.save = functools.partial(self._save, storage)
-        bench_session.save_json = functools.partial(self._save_json, bench_session)
-
-    def _save(self, storage: FileStorage, output_json: dict, save: str) -> None:
-        data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
-        folder = storage.get("run.json").parent
-        try:
-            path = write_new_run(folder, save, data)
-        except OSError as exc:
-            self._could_not(storage.logger, f"{folder}", exc, data, save)
-            return
-        storage.logger.info(f"Saved benchmark data in: {path}")
-
-    def _save_json(self, bench_session, output_json: dict) -> None:
+    def _save_json(self, bench_session, plain_data: bool, output_json: dict) -> None:
+        if not plain_data:
+            output_json = {**output_json, "benchmarks": [b if b.get("fullname") in self.ours else _without_raw_rounds(b) for b in output_json["benchmarks"]]}
         data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
         try:
             replace_file(Path(bench_session.json), data)
         except OSError as exc:
-            self._could_not(bench_session.logger, str(bench_session.json), exc, data, Path(bench_session.json).stem)
+            self.could_not(bench_session.logger, str(bench_session.json), exc, data, Path(bench_session.json).stem)
             return
         bench_session.logger.info(f"Wrote benchmark data in: {bench_session.json}", purple=True)
 
-    def _could_not(self, logger, where: str, exc: OSError, data: bytes, name: str) -> None:
+    def could_not(self, logger, where: str, exc: OSError, data: bytes, name: str) -> None:
         reason = exc.strerror or str(exc)
         try:
             copy = fallback_copy(data, name)

@@ -188,6 +188,7 @@ class Point:
     value: float
     low: float | None
     high: float | None
+    unit: str | None = None  # the throughput's unit; None: the value is a median time
 
 
 def _plotted(result: Result) -> tuple[float, float | None, float | None]:
@@ -206,7 +207,7 @@ def history(runs: list[tuple[Path, Run]]) -> dict[str, list[Point]]:
     series: dict[str, list[Point]] = defaultdict(list)
     for i, (_, run) in enumerate(runs):
         for r in run.results:
-            series[r.name].append(Point(i, *_plotted(r)))
+            series[r.name].append(Point(i, *_plotted(r), unit=r.unit if r.throughput else None))
     return dict(sorted(series.items()))
 
 
@@ -574,15 +575,18 @@ def _single_rows(results: list[Result]) -> list[list[str]]:
 
 def _trend_rows(machine: Machine, series: dict[str, list[Point]]) -> list[list[str]]:
     """For Markdown, where there are no charts: per benchmark with history, first and latest figure."""
-    latest = machine.runs[-1][1].by_name()
     rows = []
     for name, points in series.items():
         if len(points) < 2:
             continue
-        first, last = points[0], points[-1]
-        result = latest.get(name)
-        up = bool(result and result.throughput)
-        shown = (lambda v: format_throughput(v, result.unit)) if up else format_seconds
+        # Each point says what it is: a benchmark missing from the latest run keeps its unit.
+        last = points[-1]
+        alike = [p for p in points if p.unit == last.unit]
+        if len(alike) < 2:
+            continue
+        first = alike[0]
+        up = last.unit is not None
+        shown = (lambda v: format_throughput(v, last.unit)) if up else format_seconds
         change = last.value / first.value
         rows.append([render.Code(name), render.Safe(str(len(points))), render.Safe(shown(first.value)), render.Safe(shown(last.value)), render.Safe(f"{ratio(change)} ({'higher is better' if up else 'lower is better'})")])
     return rows

@@ -106,6 +106,7 @@ def measure(
         return time.perf_counter() - start, result
 
     if getattr(benchmark, "disabled", False):
+        benchmark.extra_info["calls"] = 1
         return call_synced()[1]
 
     info = benchmark.extra_info
@@ -134,7 +135,7 @@ def measure(
     events: list[tuple[Any, Any]] = []
     use_events = on_this_process_gpu and device.supports("events")
     monitor = device.monitor() if not device.drives_ranks else None
-    done = calls = 0
+    done = calls = extra_calls = 0
     result = None
     began: float | None = None
     stop_reason = ROUND_LIMIT
@@ -187,8 +188,9 @@ def measure(
 
     def timed() -> Any:
         """One call; the first of a round records the start event, the last the end event and syncs."""
-        nonlocal done, calls, result
+        nonlocal done, calls, result, extra_calls
         if done >= rounds.max_rounds:  # a call pytest-benchmark makes after the timed rounds: not part of them
+            extra_calls += 1
             extra = step()
             device.synchronize()
             return extra
@@ -226,6 +228,8 @@ def measure(
         median_precision=precision,
         target_precision=rounds.precision,
         timed_rounds_s=time.perf_counter() - began if began is not None else 0.0,
+        # Every call the step got, timed or not: what a figure read from its state after timing is after.
+        calls=1 + rounds.warmup + calls + extra_calls,
     )
     if events:
         event_s = [start.elapsed_time(end) / 1e3 / iterations for start, end in events[:done]]

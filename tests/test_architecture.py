@@ -75,7 +75,7 @@ def test_there_is_no_import_cycle():
 
 
 # The layers below the pytest wiring: what a workload, a device or a comparison is needs no pytest.
-NO_PYTEST = [m for m in MODULES if m not in ("devicebench.plugin", "devicebench.bench", "devicebench.options", "devicebench.recording", "devicebench.faults", "devicebench.progress")]
+NO_PYTEST = [m for m in MODULES if m not in ("devicebench.plugin", "devicebench.bench", "devicebench.options", "devicebench.recording", "devicebench.faults", "devicebench.progress", "devicebench.session")]
 
 
 @pytest.mark.parametrize("module", sorted(NO_PYTEST))

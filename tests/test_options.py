@@ -30,9 +30,19 @@ def test_bad_option_is_a_usage_error(tmp_path, option, expected):
 
 
 def test_benchmarks_under_xdist_get_a_clear_message(tmp_path):
-    run = run_pytest(str(BENCHES), "--benchmark-only", "-n", "2", storage=tmp_path)
+    """Asked for by a devicebench option, the run says why in its own words, before anything runs."""
+    run = run_pytest(str(BENCHES), "--benchmark-only", "--bench-size=smoke", "-n", "2", storage=tmp_path)
     assert run.ret == USAGE_ERROR, run.output
     assert "cannot be timed under xdist" in run.stderr
-    assert "pytest benches --benchmark-only" in run.stderr
+    assert "Run them in one process, without -n" in run.stderr
     assert "Can't have both" not in run.output
+    assert run.run_files() == []
+
+
+def test_without_a_devicebench_option_xdist_gets_pytest_benchmarks_own_refusal(tmp_path):
+    """At configure time nothing says the session is devicebench's yet: the refusal is pytest-benchmark's, as in any project."""
+    run = run_pytest(str(BENCHES), "--benchmark-only", "-n", "2", storage=tmp_path)
+    assert run.ret == USAGE_ERROR, run.output
+    assert "Can't have both --benchmark-only and --benchmark-disable" in run.stderr
+    assert "Traceback" not in run.output
     assert run.run_files() == []

@@ -60,6 +60,9 @@ class Step:
     finish: Callable[[Timed], dict] | None = None
     close: Callable[[], None] | None = None
     unit: str | None = None  # where a variant's unit is not the workload's (a ceiling's copy: gb_per_s)
+    # What the figures ``finish`` reads are after, where not the calls the step got (a setup
+    # that restarts training before every call: each figure is after one call from the same start).
+    quality_after: str | None = None
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,14 @@ def build(device, variant: Variant, size: LinRegSize, context=None) -> Step:
         check(size, final_loss, w, b)
         return {"final_loss": final_loss, "learned_w": w, "learned_b": b}
 
-    return Step(call=trainer.run, setup=trainer.reset, work=size.steps, info={"dataset": "synthetic"}, finish=finish)
+    return Step(
+        call=trainer.run,
+        setup=trainer.reset,
+        work=size.steps,
+        info={"dataset": "synthetic"},
+        finish=finish,
+        quality_after=f"{size.steps} steps from the same start",
+    )
 
 
 GRAPHS_ON_THREADS = "DataParallel runs its replicas on threads and cannot be captured in a CUDA graph"

@@ -1,0 +1,92 @@
+"""The guide's example project (examples/own-models: a ResNet-18 training step, a TransformerEncoder's
+inference, a hand-written Adam loop) run through the installed plugin, and every answer the
+suite gives for its own benchmarks given for these: speedup, show, compare, export, report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+from .test_guest import INSTALLED, _env
+
+pytestmark = pytest.mark.skipif(not INSTALLED, reason="devicebench is not installed here (pip install -e .): no pytest11 entry point to test")
+
+EXAMPLE = ROOT / "examples" / "own-models"
+
+
+def devicebench(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "devicebench", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> Path:
+    """The example project run twice, unchanged, as its README says (smoke budget, stored on request)."""
+    root = tmp_path_factory.mktemp("own") / "project"
+    shutil.copytree(EXAMPLE, root)
+    cmd = [sys.executable, "-m", "pytest", "test_models.py", "--benchmark-only", "--bench-size=smoke", "--benchmark-autosave", "-p", "no:cacheprovider", "-rs"]
+    for _ in range(2):
+        proc = subprocess.run(cmd, cwd=root, env=_env(), capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root
+
+
+def _results(root: Path, number: int) -> dict:
+    [path] = root.glob(f"results/*/*/{number:04d}_*.json")
+    return {b["name"]: b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]}
+
+
+def test_each_result_names_its_workload_and_variant(two_runs):
+    info = _results(two_runs, 1)
+    assert info["test_resnet18_training_step[cpu]"]["workload"] == "test_resnet18_training_step"
+    assert info["test_resnet18_training_step[cpu]"]["variant"] == "default"
+    assert info["test_transformer_encoder_inference[cpu-32]"]["variant"] == "32"
+    loss = info["test_custom_adam_loop[cpu]"]["quality"]["final_loss"]
+    assert loss["after"] == "50 Adam steps from the same start" and loss["better"] == "lower"
+    assert info["test_resnet18_training_step[cpu]"]["quality"]["final_loss"]["after"].endswith(" calls")
+
+
+def test_speedup_answers_for_ones_own_models(two_runs):
+    proc = devicebench(two_runs, "speedup", "latest", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {(r["workload"], r["variant"]): r for r in json.loads(proc.stdout)}
+    assert set(rows) == {
+        ("test_custom_adam_loop", "default"),
+        ("test_resnet18_training_step", "default"),
+        ("test_transformer_encoder_inference", "8"),
+        ("test_transformer_encoder_inference", "32"),
+    }
+    assert all(r["cpu_s"] > 0 for r in rows.values())
+    table = devicebench(two_runs, "speedup", "latest")
+    assert table.returncode == 0 and "test_resnet18_training_step" in table.stdout
+
+
+def test_two_unchanged_runs_do_not_gate_on_a_loss_read_after_other_work(two_runs):
+    """The ResNet's loss is after as many calls as its rounds took: not judged unless both made as many."""
+    first, second = _results(two_runs, 1), _results(two_runs, 2)
+    proc = devicebench(two_runs, "compare", "1", "2", "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # 1 would be a regression
+    verdict = json.loads(proc.stdout)
+    assert verdict["quality"] == []
+    not_judged = {q["name"]: q["reason"] for q in verdict["quality_not_comparable"]}
+    calls = [r["test_resnet18_training_step[cpu]"]["calls"] for r in (first, second)]
+    if calls[0] != calls[1]:  # the rounds adapt: the usual case
+        assert not_judged["test_resnet18_training_step[cpu]"] == f"final_loss read after {calls[0]} calls vs {calls[1]} calls"
+    assert "test_custom_adam_loop[cpu]" not in not_judged  # the same 50 steps on both sides: judged
+
+
+def test_show_export_and_report_read_them(two_runs, tmp_path):
+    show = devicebench(two_runs, "show", "latest")
+    assert show.returncode == 0 and "test_custom_adam_loop[cpu]" in show.stdout
+    out = tmp_path / "export.json"
+    export = devicebench(two_runs, "export", "latest", "--format", "github-action", "--output", str(out))
+    assert export.returncode == 0, export.stderr
+    assert any("test_resnet18_training_step[cpu]" in entry["name"] for entry in json.loads(out.read_text()))
+    report = devicebench(two_runs, "report", "results", "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    assert "test_transformer_encoder_inference" in (tmp_path / "report" / "summary.md").read_text()
