@@ -8,7 +8,9 @@ so fast benchmarks print nothing.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 
 class Progress:
@@ -35,6 +37,20 @@ class Progress:
             return
         if self._capture is not None:
             with self._capture.global_and_fixture_disabled():
-                self._reporter.write_line(f"  ... {text}")
+                self._write_line(f"  ... {text}")
         else:
-            self._reporter.write_line(f"  ... {text}")
+            self._write_line(f"  ... {text}")
+
+    def _write_line(self, line: str) -> None:
+        """A line of its own, and pytest's progress line carried on below it: the file's name
+        (the test's, with ``-v``) is written again, so the test's outcome and the percentage
+        stay on a line that names it."""
+        reporter = self._reporter
+        current = getattr(reporter, "currentfspath", None)
+        reporter.write_line(line)
+        if isinstance(current, Path):  # without -v: the file's name
+            reporter.write(os.path.relpath(current, reporter.startpath) + " ")
+            reporter.currentfspath = current
+        elif isinstance(current, str):  # with -v: the test's name
+            reporter.write(current)
+            reporter.currentfspath = current

@@ -315,3 +315,16 @@ def test_plain(benchmark):
     assert [b["name"] for b in mine["benchmarks"]] == ["test_mine[cpu]"] and "data" in mine["benchmarks"][0]["stats"]
     assert [b["name"] for b in plain["benchmarks"]] == ["test_plain"] and "data" not in plain["benchmarks"][0]["stats"]
     assert "devicebench" not in plain and "devicebench" not in plain["machine_info"]
+
+
+def test_progress_lines_leave_pytests_own_line_whole(tmp_path):
+    """A long benchmark says it is alive on a line of its own; pytest's line goes on below it, naming its file."""
+    root = project(
+        tmp_path,
+        {"test_slow.py": "import time\n\n\ndef test_slow(bench, device):\n    bench.run(device, lambda: time.sleep(0.7), max_time_s=6)\n"},
+    )
+    proc = pytest_in(root, "--benchmark-only", "--bench-devices=cpu")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  ... test_slow[cpu]: round "))
+    assert re.fullmatch(r"test_slow\.py \.s+ +\[100%\]", lines[at + 1]), lines[at - 1 : at + 2]

@@ -163,6 +163,20 @@ def test_report_writes_html_markdown_and_charts(tmp_path, capsys):
     assert "| workload | variant |" in summary
 
 
+def test_a_benchmark_missing_from_the_latest_run_keeps_its_unit_in_the_summary(tmp_path, capsys):
+    """Its history is throughput (higher is better), whatever the latest run holds."""
+    results = tmp_path / "results" / "machine" / "Linux-CPython-3.11-64bit"
+    results.mkdir(parents=True)
+    for i, name in enumerate(["base", "rerun", "only-matmul"], start=1):  # the last has only the matmul
+        shutil.copy(golden(name), results / f"000{i}_x_2026010{i}_000000.json")
+    out = tmp_path / "report"
+    code, _, err = run_cli("report", str(tmp_path / "results"), "--out", str(out), capsys=capsys)
+    assert code == 0, err
+    summary = (out / "summary.md").read_text()
+    row = next(line for line in summary.splitlines() if line.startswith("| `test_linear_regression[cpu-eager]` | 2 |"))
+    assert re.fullmatch(r"\| `test_linear_regression\[cpu-eager\]` \| 2 \| \S+ steps/s \| \S+ steps/s \| \S+x \(higher is better\) \|", row), row
+
+
 def test_the_report_answers_first(tmp_path, capsys):
     """The stored runs: the summary names each machine's speed-up, what changed and what to doubt, before anything else."""
     from .conftest import ROOT
