@@ -37,6 +37,8 @@ from .workloads import Context, Timed, Workload
 
 # Keys of extra_info the harness writes: a user's quality figure may not take one of them.
 RESERVED = frozenset(schema.FIGURES) | {"device", "workload", "variant", "size", "quality", "throughput_unit", "calls"}
+# ... except what a training learned, which a user's figure may be called as the suite's are.
+LEARNED = frozenset(f.key for f in schema.JUDGED if f.key != "peak_memory_bytes")
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ class Bench:
         ``rounds=N``, or say what it is after: ``after="200 steps from the same start"``).
         A NaN or inf fails the benchmark.
         """
-        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED - {f.key for f in schema.JUDGED}:
+        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED - LEARNED:
             _misuse(f"bench.quality({name!r}, ...): the name is a Python identifier of your own, not one of devicebench's keys")
         if rule not in _quality.RULES:
             _misuse(f"bench.quality(..., rule={rule!r}): rule is one of {', '.join(_quality.RULES)}")
@@ -244,6 +246,8 @@ class Bench:
         device = device or devices.open_device("cpu")
         size = workload.size(self.size.name)
         self.info.update(workload=workload.name, variant=variant.name, **workload.size_fields(self.size.name))
+        # What a reader sets it against, recorded with it: a later declaration does not change an old run.
+        self.info.update(cpu_reference=variant.cpu_reference, ceiling=variant.ceiling)
         if self.benchmark.group is None:
             self.benchmark.group = workload.name  # pytest-benchmark's table: one per workload, in a unit that fits it
         # The settings are in force around the build too: a CUDA graph bakes in those of its capture.

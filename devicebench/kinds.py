@@ -29,6 +29,9 @@ KINDS = (
     Kind("mps", "mps", "single"),
 )
 BY_ID = {k.id: k for k in KINDS}
+# The backends that are accelerators (``backends.BACKENDS[name].accelerator``, which a test
+# holds this to), so that readers of stored runs need no torch to tell a GPU from the CPU.
+ACCELERATOR_BACKENDS = frozenset({"cuda", "mps"})
 DEVICE_IDS = tuple(BY_ID)
 LADDER = re.compile(r"^(dp|ddp:cuda):([1-9][0-9]*)$")
 VALID = f"valid devices: {', '.join(DEVICE_IDS)}, dp:K, ddp:cuda:K"
@@ -41,6 +44,11 @@ def kind_of(device_id: str) -> Kind:
 
 def is_known(device_id: str) -> bool:
     return device_id in BY_ID or LADDER.match(device_id) is not None
+
+
+def single_accelerators() -> list[str]:
+    """The single-device accelerator ids, in the order results list them: ``cuda:0``, ``mps``."""
+    return [k.id for k in KINDS if k.mode == "single" and k.backend in ACCELERATOR_BACKENDS]
 
 
 def parse_device_list(text: str) -> tuple[str, ...]:

@@ -343,7 +343,7 @@ def best_efficiency(rows: list[speedup.Row]) -> str:
         return "no ceiling measured"
     accelerated = [f for f in found if f[1] != "cpu"]
     e, device, row = max(accelerated or found, key=lambda f: f[0])
-    ceiling = speedup.ceiling_for(row.workload, row.variant) or "ceiling"
+    ceiling = row.ceiling or "ceiling"
     return f"{row.workload} {row.variant} on {device}: {e:.0%} of its {ceiling} ceiling"
 
 

@@ -139,6 +139,32 @@ def _problem(data) -> str | None:
     return None
 
 
+# What the suite's workloads declared, by (workload, variant), before each result recorded what
+# it is read against (``cpu_reference``, ``ceiling``; recorded from 2026-12-02 on): the one
+# upgrade of older runs, so that what an old run means does not move when a declaration does.
+DECLARED_BEFORE_RECORDED = {
+    ("cnn", "bf16"): {"cpu_reference": "resident", "ceiling": None},
+    ("cnn", "cudagraph"): {"cpu_reference": "resident", "ceiling": None},
+    ("linear_regression", "cudagraph"): {"cpu_reference": "eager", "ceiling": None},
+    ("matmul", "fp32"): {"cpu_reference": None, "ceiling": "matmul-fp32"},
+    ("matmul", "tf32"): {"cpu_reference": "fp32", "ceiling": "matmul-tf32"},
+    ("matmul", "bf16"): {"cpu_reference": "fp32", "ceiling": "matmul-bf16"},
+}
+READ_AGAINST = ("cpu_reference", "ceiling")
+
+
+def read_against(info: dict, key: str) -> str | None:
+    """A result's ``cpu_reference`` (the CPU variant doing its work) or ``ceiling`` (the ceiling
+    variant bounding it): as it recorded them, or, stored before results recorded them (no
+    ``quality`` block either), as the suite declared them then."""
+    if key not in READ_AGAINST:
+        raise ValueError(f"unknown reference {key!r}; references: {', '.join(READ_AGAINST)}")
+    if key in info or "quality" in info:
+        value = info.get(key)
+        return value if isinstance(value, str) else None
+    return DECLARED_BEFORE_RECORDED.get((info.get("workload"), info.get("variant")), {}).get(key)
+
+
 @dataclass(frozen=True)
 class Result:
     """One benchmark of a run: its median and rounds, and what it recorded (``info``, its extra_info)."""

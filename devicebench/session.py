@@ -117,6 +117,7 @@ class RunSession:
         bench_session = getattr(config, "_benchmarksession", None)
         if bench_session is None or bench_session.disabled or bench_session.skip:
             return  # nothing is timed: nothing to keep
+        recording.catch_terminate(config)
         if env.is_secondary_rank():  # under torchrun only rank 0 stores the run
             bench_session.autosave = bench_session.save = bench_session.json = None
             return
@@ -141,7 +142,6 @@ class RunSession:
         if bench_session.json:
             recording.check_writable(Path(bench_session.json).parent, "--benchmark-json")
             self.recorder.keep_json_safely(bench_session, plain_data)
-        recording.catch_terminate(config)
 
     def _storage_url(self) -> str:
         return recording.default_storage(self.config.rootpath, self.machine_info()["fingerprint"]["slug"])

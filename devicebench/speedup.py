@@ -4,7 +4,7 @@ Every ratio compares the same work and names what it compared with:
 
 - ``cuda:0`` over ``cpu``: against the CPU's figure of the same work. A GPU variant the CPU
   cannot run is set against the CPU variant that does the same work in the CPU's precision
-  (each workload declares it: :func:`cpu_reference`): a tf32 or bf16 matmul against the fp32 one, the CUDA-graph
+  (each workload declares it, and each result records it: :func:`runs.read_against`): a tf32 or bf16 matmul against the fp32 one, the CUDA-graph
   regression against eager (the same Adam update), and the CNN's ``bf16`` and ``cudagraph``
   epochs, which keep the data on the device, against ``resident``, never against ``loader``;
 - ``dp`` over ``cuda:0``, the same variant;
@@ -23,29 +23,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import backends, devices, work
-from .runs import Result, Run, as_run
-from .workloads import registry
+from . import kinds, work
+from .runs import Result, Run, as_run, read_against
 
 
-def _declared(workload: str, variant: str):
-    """The declared variant (its CPU reference and ceiling), or None for results of no known workload."""
-    declared = registry().get(workload)
-    if declared is None or variant not in declared.variant_names:
-        return None
-    return declared.variant(variant)
-
-
-def cpu_reference(workload: str, variant: str) -> str | None:
-    """The CPU variant a variant is set against where the CPU cannot run it (the workload declares it)."""
-    declared = _declared(workload, variant)
-    return declared.cpu_reference if declared else None
-
-
-def ceiling_for(workload: str, variant: str) -> str | None:
-    """The ceiling that bounds a variant's throughput (the workload declares it)."""
-    declared = _declared(workload, variant)
-    return declared.ceiling if declared else None
+def _read_against(index: Index, workload: str, variant: str, key: str) -> str | None:
+    """What the results of a (workload, variant) recorded they are read against (see :func:`runs.read_against`)."""
+    for (w, v, _), result in index.items():
+        if (w, v) == (workload, variant) and (value := read_against(result.info, key)) is not None:
+            return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -85,6 +72,7 @@ class Row:
     note: str = ""
     per_joule: dict[str, float] = field(default_factory=dict)  # device -> work per joule, where energy was measured
     unit: str | None = None  # the throughput unit the row's work is counted in
+    ceiling: str | None = None  # the ceiling variant its efficiency is against (``matmul-fp32``)
 
     # The first GPU's figures under the names the matrix always had.
     @property
@@ -131,14 +119,14 @@ def _world(result: Result) -> int:
 
 def _one_process(device_id: str) -> str:
     """The single-process device a DataParallel or DDP device is set against: ``cuda:0``, or ``cpu`` for ``ddp:cpu``."""
-    backend = devices.kind_of(device_id).backend if devices.is_known(device_id) else "cuda"
-    return next(k.id for k in devices.KINDS if k.backend == backend and k.mode == "single")
+    backend = kinds.kind_of(device_id).backend if kinds.is_known(device_id) else "cuda"
+    return next(k.id for k in kinds.KINDS if k.backend == backend and k.mode == "single")
 
 
 def _scaling(index: Index, workload: str, variant: str) -> dict[str, Scaling]:
-    found = [(d, r) for (w, v, d), r in index.items() if (w, v) == (workload, variant) and devices.is_known(d) and devices.kind_of(d).mode != "single"]
+    found = [(d, r) for (w, v, d), r in index.items() if (w, v) == (workload, variant) and kinds.is_known(d) and kinds.kind_of(d).mode != "single"]
     out = {}
-    for device_id, result in sorted(found, key=lambda dr: (dr[0].startswith("ddp"), devices.kind_of(dr[0]).id, _world(dr[1]))):
+    for device_id, result in sorted(found, key=lambda dr: (dr[0].startswith("ddp"), kinds.kind_of(dr[0]).id, _world(dr[1]))):
         world = _world(result)
         reference_id = _one_process(device_id)
         reference = index.get((workload, variant, reference_id))
@@ -157,7 +145,7 @@ def _efficiency(result: Result | None, ceiling: Result | None) -> float | None:
 
 def accelerator_ids() -> list[str]:
     """The single-device accelerator ids, in the order devices list them: ``cuda:0``, ``mps``."""
-    return [k.id for k in devices.KINDS if k.mode == "single" and backends.BACKENDS[k.backend].accelerator]
+    return kinds.single_accelerators()
 
 
 def matrix(run: dict | Run) -> list[Row]:
@@ -165,9 +153,9 @@ def matrix(run: dict | Run) -> list[Row]:
     index = _index(run)
     rows = []
     for workload, variant in sorted({(w, v) for w, v, _ in index if w != "ceiling"}):
-        cpu_variant = variant if (workload, variant, "cpu") in index else cpu_reference(workload, variant)
+        cpu_variant = variant if (workload, variant, "cpu") in index else _read_against(index, workload, variant, "cpu_reference")
         cpu = index.get((workload, cpu_variant, "cpu")) if cpu_variant else None
-        ceiling_variant = ceiling_for(workload, variant)
+        ceiling_variant = _read_against(index, workload, variant, "ceiling")
 
         def efficiency(device_id: str) -> float | None:
             own = index.get((workload, variant, device_id))
@@ -204,6 +192,7 @@ def matrix(run: dict | Run) -> list[Row]:
                     if (r := index.get((workload, cpu_variant if d == "cpu" else variant, d))) is not None and r.per_joule
                 },
                 next((r.unit for r in (cpu, *(index.get((workload, variant, d)) for d in accelerated)) if r is not None), None),
+                ceiling=ceiling_variant,
             )
         )
     return rows

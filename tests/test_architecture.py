@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devicebench import speedup
+from devicebench.workloads import registry
 from devicebench.runs import load_run
 
 from .conftest import ROOT, run_pytest
@@ -119,7 +119,7 @@ def test_mps_is_one_backend_entry_and_is_skipped_here_with_its_reason(tmp_path):
         pytest.skip("this machine has MPS: its benchmarks run")
     run = run_pytest(str(ROOT / "benches"), "--collect-only", "-q", "--bench-size=smoke", storage=tmp_path)
     mps = [line for line in run.stdout.splitlines() if "[mps-" in line]
-    assert len(mps) == sum(len(w.variants) for w in speedup.registry().values() if w.devices != "host")
+    assert len(mps) == sum(len(w.variants) for w in registry().values() if w.devices != "host")
     skipped = run_pytest(str(ROOT / "benches"), "--benchmark-only", "--bench-size=smoke", "-k", "mps", "-rs", storage=tmp_path)
     assert skipped.ret == 0 and "MPS not available" in skipped.stdout and "passed" not in skipped.stdout.splitlines()[-1]
 
@@ -136,10 +136,11 @@ def test_a_workload_is_one_module_and_one_bench_file(tmp_path):
     [path] = sorted(tmp_path.glob("*/*.json"))
     result = load_run(path)["benchmarks"][0]["extra_info"]
     assert result["workload"] == "mlp_block" and result["batch"] == 32 and result["width"] == 64 and result["samples_per_s"] > 0
-    from tests import example_workload  # registered: speedup, faults and the collection read it
+    assert result["cpu_reference"] is None and result["ceiling"] is None  # what a reader sets fp32 against, recorded with it
+    from tests import example_workload  # registered: faults and the collection read it
 
-    assert speedup.cpu_reference("mlp_block", "bf16") == "fp32"
-    assert example_workload.WORKLOAD.name in speedup.registry()
+    assert example_workload.WORKLOAD.variant("bf16").cpu_reference == "fp32"
+    assert example_workload.WORKLOAD.name in registry()
 
 
 def _installed_plugin() -> bool:
@@ -192,3 +193,23 @@ def test_a_project_of_your_own_gets_the_fixtures_from_the_installed_plugin(tmp_p
     for command in (["show", "latest"], ["compare", "1", "2"]):
         proc = subprocess.run([sys.executable, "-m", "devicebench", *command], cwd=project, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+READING_SIDE = ["devicebench.cli", "devicebench.runs", "devicebench.compare", "devicebench.speedup", "devicebench.targets", "devicebench.render", "devicebench.report", "devicebench.export"]
+GUEST = ["devicebench.plugin", "devicebench.options", "devicebench.kinds"]
+
+
+@pytest.mark.parametrize("module", READING_SIDE + GUEST)
+def test_the_reading_side_and_the_guest_import_no_torch(module):
+    """Reading stored runs needs JSON, numpy and scipy, never torch; nor does loading the plugin in someone else's session."""
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_kinds_know_the_accelerators_as_the_backends_do():
+    from devicebench import backends, kinds
+
+    assert kinds.ACCELERATOR_BACKENDS == {name for name, backend in backends.BACKENDS.items() if backend.accelerator}
+    assert {k.backend for k in kinds.KINDS} <= set(backends.BACKENDS)

@@ -342,3 +342,14 @@ def test_run_quality_names_what_to_doubt():
         f"1 with throttled GPU rounds: {second['name']}",
         "another process used the GPU during the run",
     ]
+
+
+def test_a_result_is_read_against_what_it_recorded_and_an_old_one_against_what_was_declared_then():
+    from devicebench.runs import read_against
+
+    recorded = {"workload": "matmul", "variant": "tf32", "quality": {}, "cpu_reference": "bf16", "ceiling": None}
+    assert read_against(recorded, "cpu_reference") == "bf16" and read_against(recorded, "ceiling") is None
+    old = {"workload": "matmul", "variant": "tf32"}  # stored before results recorded it
+    assert read_against(old, "cpu_reference") == "fp32" and read_against(old, "ceiling") == "matmul-tf32"
+    own = {"workload": "matmul", "variant": "tf32", "quality": {}}  # a user's benchmark of that name records none
+    assert read_against(own, "cpu_reference") is None
