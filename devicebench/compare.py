@@ -48,128 +48,24 @@ from . import quality as _quality_mod
 from . import schema, stats, work
 from .runs import Result, Run, as_run
 
-HARDWARE_KEYS = ("cpu_model", "cpu_threads", "cpu_detail", "gpu_models", "gpu_count", "nodes")
-SOFTWARE_KEYS = ("torch", "torchvision", "cuda", "cudnn", "nvidia_driver", "python")
-
-FASTER, SLOWER, UNCHANGED, INCONCLUSIVE = "faster", "slower", "unchanged", "inconclusive"
-NOT_COMPARABLE, ADDED, REMOVED, FAILED = "not comparable", "added", "removed", "failed"
-CEILING = "ceiling"  # the workload whose benchmarks measure the machine, not the code
-
-
-@dataclass(frozen=True)
-class Settings:
-    # The smallest slowdown worth failing a change for. The whole 95% interval must clear
-    # it, so a slowdown is caught reliably only when it is well past it: at the 2-core
-    # machine's spread, 7 runs a side catch a 15% slowdown (README, "How often the gate is wrong").
-    threshold: float = 0.05
-    alpha: float = 0.05  # family-wise: the chance that a comparison of unchanged code shows any regression
-    accuracy_drop: float = 0.01  # one point of validation accuracy
-    # A new torch, CUDA, cuDNN, driver or Python between the runs is not the change under
-    # test: its slowdowns are the environment's unless the user says the change is that.
-    allow_env_change: bool = False
-    # Stored runs needed to estimate the run-to-run spread for one run a side.
-    min_history: int = 5
-
-    @property
-    def margin(self) -> float:
-        """The threshold on the log scale, where ratios are differences."""
-        return math.log1p(self.threshold)
-
-
-@dataclass(frozen=True)
-class TimeVerdict:
-    name: str
-    fullname: str
-    status: str
-    baseline_s: float | None = None  # median of the side's run medians
-    candidate_s: float | None = None
-    p_value: float | None = None  # one-sided, in the direction of the change, before Holm
-    method: str = ""
-    note: str = ""
-    ratio: float | None = None  # candidate / baseline: the Hodges-Lehmann or mean estimate, else the medians' ratio
-    ratio_low: float | None = None  # its 95% interval
-    ratio_high: float | None = None
-    p_adjusted: float | None = None  # Holm-adjusted over the comparison's benchmarks
-    baseline_runs: tuple[float, ...] = ()  # every run's median, seconds
-    candidate_runs: tuple[float, ...] = ()
-    relative_to_ceiling: bool = False  # judged on median / the run's ceilings (the machine moved)
-    raw_ratio: float | None = None  # the medians' ratio before any ceiling adjustment
-    spread: float | None = None  # run-to-run standard deviation of log medians behind the interval
-    runs_needed: int | None = None  # runs a side to catch a slowdown of twice the threshold at that spread
-    reference: bool = False  # a ceiling: the machine's figure, never a regression
-    environment_changed: bool = False
-    noisy_runs: tuple[int, int] = (0, 0)  # runs a side whose rounds stopped before the median was known
-    throttled_runs: tuple[int, int] = (0, 0)  # runs a side with rounds taken while the GPU was throttled
-
-    @property
-    def is_regression(self) -> bool:
-        return self.status in (SLOWER, FAILED) and not self.reference
-
-
-@dataclass(frozen=True)
-class QualityChange:
-    name: str
-    metric: str
-    baseline: float
-    candidate: float
-    note: str
-
-
-@dataclass(frozen=True)
-class MachineMove:
-    """How a device's ceilings moved between the sides: candidate over baseline, ratios of medians."""
-
-    device: str
-    ratio: float  # geometric mean over the ceilings
-    ceilings: dict[str, float]  # each ceiling's own ratio
-    moved: bool  # beyond the threshold: workloads on this device are judged relative to the ceilings
-
-
-@dataclass
-class Comparison:
-    verdicts: list[TimeVerdict]
-    quality: list[QualityChange]
-    hardware_diff: list[tuple[str, object, object]]
-    software_changes: list[tuple[str, object, object]]
-    warnings: list[str] = field(default_factory=list)
-    # Benchmarks whose accuracy, loss and memory were not judged, and why (other epochs, data, batch).
-    quality_not_comparable: list[tuple[str, str]] = field(default_factory=list)
-    allow_env_change: bool = False
-    machine: list[MachineMove] = field(default_factory=list)
-    procedure: str = ""
-    runs: tuple[int, int] = (1, 1)  # runs a side
-    history_runs: int = 0
-
-    @property
-    def environment_changed(self) -> bool:
-        """Software differs between the runs, and the user did not say that is the change under test."""
-        return bool(self.software_changes) and not self.allow_env_change
-
-    def _worse(self) -> list[str]:
-        slow = [f"{v.name} ({v.status})" for v in self.verdicts if v.is_regression]
-        return slow + [f"{q.name} ({q.metric})" for q in self.quality]
-
-    @property
-    def regressions(self) -> list[str]:
-        """What got slower or worse and is the change's: nothing, when the environment changed under it."""
-        return [] if self.environment_changed else self._worse()
-
-    @property
-    def environment_regressions(self) -> list[str]:
-        """What got slower or worse while the environment changed: not attributable to the change."""
-        return self._worse() if self.environment_changed else []
-
-    @property
-    def inconclusive(self) -> list[str]:
-        return [v.name for v in self.verdicts if v.status == INCONCLUSIVE and not v.reference]
-
-    @property
-    def compared(self) -> int:
-        """Benchmarks that got a verdict on their times (whatever it was)."""
-        return sum(1 for v in self.verdicts if v.status in (FASTER, SLOWER, UNCHANGED, INCONCLUSIVE, FAILED))
-
-
-# --- reading runs -------------------------------------------------------------------------
+from .verdicts import (  # noqa: F401  (the names compare's callers have always imported from here)
+    HARDWARE_KEYS,
+    SOFTWARE_KEYS,
+    FASTER,
+    SLOWER,
+    UNCHANGED,
+    INCONCLUSIVE,
+    NOT_COMPARABLE,
+    ADDED,
+    REMOVED,
+    FAILED,
+    CEILING,
+    Settings,
+    TimeVerdict,
+    QualityChange,
+    MachineMove,
+    Comparison,
+)
 
 
 def hardware_diff(base: dict | Run, cand: dict | Run) -> list[tuple[str, object, object]]:
@@ -440,6 +336,132 @@ def _decide(test: _Test, p_slow: float, p_fast: float, settings: Settings, env: 
     )
 
 
+def _side_warnings(base_runs: list[Run], cand_runs: list[Run]) -> list[str]:
+    warnings = []
+    for label, runs in (("baseline", base_runs), ("candidate", cand_runs)):
+        if any(not run.machine for run in runs):
+            warnings.append(f"the {label} has no devicebench machine block (plain pytest-benchmark?): its machine cannot be checked")
+        interrupted = sum(1 for run in runs if run.interrupted)
+        if interrupted:
+            warnings.append(
+                f"{interrupted} {label} run(s) were interrupted: benchmarks they did not reach show as added, removed or in fewer runs"
+            )
+    unknown_cpu = _cpu_detail_unknown(base_runs[0], cand_runs[0])
+    if unknown_cpu:
+        warnings.append(unknown_cpu)
+    return warnings
+
+
+class _Judge:
+    """One comparison's shared context (the sides, how the machine moved, the history) and the
+    verdict of each benchmark in it."""
+
+    def __init__(self, base_runs: list[Run], cand_runs: list[Run], settings: Settings, history: list[Run]):
+        self.base_runs, self.cand_runs, self.settings = base_runs, cand_runs, settings
+        self.base, self.cand = _Side(base_runs), _Side(cand_runs)
+        self.env = bool(software_changes(base_runs[0], cand_runs[0])) and not settings.allow_env_change
+        # The machine: each device's shared ceilings, per run.
+        self.ceilings = _shared_ceilings(base_runs + cand_runs)
+        self.b_factors = [_machine_factors(run, self.ceilings) for run in base_runs]
+        self.c_factors = [_machine_factors(run, self.ceilings) for run in cand_runs]
+        self.machine = [self._machine_move(device, names) for device, names in sorted(self.ceilings.items())]
+        self.moved = {m.device for m in self.machine if m.moved}
+        self.history: dict[str, list[tuple[Run, Result]]] = {}
+        for run in history:
+            for result in run.results:
+                self.history.setdefault(result.fullname, []).append((run, result))
+        self.verdicts: list[TimeVerdict] = []
+        self.quality: list[QualityChange] = []
+        self.quality_skipped: list[tuple[str, str]] = []
+        self.tests: list[_Test] = []
+
+    def _machine_move(self, device: str, names: set[str]) -> MachineMove:
+        per = {}
+        for fullname in sorted(names):
+            b_meds, c_meds = self.base.medians(fullname), self.cand.medians(fullname)
+            per[self.base.results[fullname][0].name] = statistics.median(c_meds) / statistics.median(b_meds)
+        ratio = math.exp(statistics.median(f[device] for f in self.c_factors) - statistics.median(f[device] for f in self.b_factors))
+        # Moved when every ceiling moved past the threshold the same way: one noisy ceiling
+        # (a shared VM's copy bandwidth wanders by 20%) is not the machine.
+        margin = self.settings.margin
+        alike = all(math.log(r) > margin for r in per.values()) or all(math.log(r) < -margin for r in per.values())
+        return MachineMove(device, ratio, per, alike)
+
+    def judge(self, fullname: str) -> None:
+        """A verdict for one benchmark, or a test to decide once every benchmark's p-value is known."""
+        base, cand = self.base, self.cand
+        name = fullname.rsplit("::", 1)[-1]
+        in_b, in_c = fullname in base.results, fullname in cand.results
+        b_med = statistics.median(base.medians(fullname)) if in_b else None
+        c_med = statistics.median(cand.medians(fullname)) if in_c else None
+        verdict = lambda kind, note="", **kw: self.verdicts.append(TimeVerdict(name, fullname, kind, b_med, c_med, note=note, **kw))  # noqa: E731
+        if fullname in cand.failed:
+            errors = cand.failed[fullname]
+            verdict(FAILED, f"failed in {len(errors)} of {len(self.cand_runs)} candidate runs: {errors[0]}", environment_changed=self.env)
+        elif in_c and fullname in base.failed:
+            verdict(NOT_COMPARABLE, f"failed in the baseline: {base.failed[fullname][0]}")
+        elif in_b and in_c:
+            unlike = _unlike(base.info(fullname), cand.info(fullname))
+            if unlike:
+                verdict(NOT_COMPARABLE, unlike)
+            else:
+                self._test(name, fullname)
+        elif in_b and fullname in cand.skipped:
+            verdict(NOT_COMPARABLE, f"candidate skipped it: {cand.skipped[fullname]}")
+        elif in_c and fullname in base.skipped:
+            verdict(NOT_COMPARABLE, f"baseline skipped it: {base.skipped[fullname]}")
+        else:
+            verdict(REMOVED if in_b else ADDED)
+
+    def _test(self, name: str, fullname: str) -> None:
+        base, cand, settings = self.base, self.cand, self.settings
+        bi, ci = base.info(fullname), cand.info(fullname)
+        self.quality.extend(_quality(name, bi, ci, settings))
+        why = quality_unlike(bi, ci)
+        if why:
+            self.quality_skipped.append((name, why))
+        reference = bi.get("workload") == CEILING
+        device = bi.get("device")
+        relative = device in self.moved and not reference
+
+        def logs(side: _Side, factors: list[dict[str, float]]) -> list[float]:
+            return [math.log(seconds) - (factors[i][device] if relative else 0.0) for seconds, i in zip(side.medians(fullname), side.which_runs[fullname])]
+
+        test = _Test(name, fullname, logs(base, self.b_factors), logs(cand, self.c_factors), base.medians(fullname), cand.medians(fullname), relative, reference)
+        test.noisy = tuple(sum(r.noisy for r in side.results[fullname]) for side in (base, cand))
+        test.throttled = tuple(sum(bool(r.throttled_rounds) for r in side.results[fullname]) for side in (base, cand))
+        hist = []
+        for run, result in self.history.get(fullname, []):
+            if _unlike(result.info, bi) is None:
+                factor = _machine_factors(run, self.ceilings).get(device) if relative else 0.0
+                if factor is not None:
+                    hist.append(math.log(result.median_s) - factor)
+        _evidence(test, [hist] if hist else [], settings)
+        self.tests.append(test)
+
+    def decide(self) -> list[_Test]:
+        """Holm over the benchmarks that can regress (the ceilings are the machine's), each direction; returns that family."""
+        family = [t for t in self.tests if t.shift is not None and not t.reference]
+        slow_adj = dict(zip((t.fullname for t in family), stats.holm([t.shift.p_greater for t in family])))
+        fast_adj = dict(zip((t.fullname for t in family), stats.holm([t.shift.p_less for t in family])))
+        for test in self.tests:
+            if test.reference and test.shift is not None:  # reported at its own, unadjusted level
+                p_slow, p_fast = test.shift.p_greater, test.shift.p_less
+            else:
+                p_slow, p_fast = slow_adj.get(test.fullname, 1.0), fast_adj.get(test.fullname, 1.0)
+            self.verdicts.append(_decide(test, p_slow, p_fast, self.settings, self.env, len(family)))
+        self.verdicts.sort(key=lambda v: v.fullname)
+        return family
+
+
+def _procedure(settings: Settings, family: list[_Test]) -> str:
+    return (
+        f"a regression needs the 95% interval of the ratio above {1 + settings.threshold:.3g}x and a slowdown's p, "
+        f"Holm-adjusted over {len(family)} benchmark(s), < {settings.alpha} (family-wise); the unit is the run"
+        + ("" if family else " (no benchmark had the runs for a test)")
+    )
+
+
 def compare_sides(
     base_runs: list[dict | Run], cand_runs: list[dict | Run], settings: Settings = Settings(), history: list[dict | Run] = ()
 ) -> Comparison:
@@ -451,133 +473,23 @@ def compare_sides(
     """
     base_runs, cand_runs = [as_run(r) for r in base_runs], [as_run(r) for r in cand_runs]
     history = [as_run(r) for r in history]
-    base, cand = _Side(base_runs), _Side(cand_runs)
+    judge = _Judge(base_runs, cand_runs, settings, history)
+    for fullname in sorted(set(judge.base.results) | set(judge.cand.results) | set(judge.cand.failed)):
+        judge.judge(fullname)
+    family = judge.decide()
     first_b, first_c = base_runs[0], cand_runs[0]
-    warnings = []
-    for label, runs in (("baseline", base_runs), ("candidate", cand_runs)):
-        if any(not run.machine for run in runs):
-            warnings.append(f"the {label} has no devicebench machine block (plain pytest-benchmark?): its machine cannot be checked")
-        interrupted = sum(1 for run in runs if run.interrupted)
-        if interrupted:
-            warnings.append(
-                f"{interrupted} {label} run(s) were interrupted: benchmarks they did not reach show as added, removed or in fewer runs"
-            )
-    unknown_cpu = _cpu_detail_unknown(first_b, first_c)
-    if unknown_cpu:
-        warnings.append(unknown_cpu)
-    env = bool(software_changes(first_b, first_c)) and not settings.allow_env_change
-
-    # The machine: each device's shared ceilings, per run.
-    ceilings = _shared_ceilings(base_runs + cand_runs)
-    b_factors = [_machine_factors(run, ceilings) for run in base_runs]
-    c_factors = [_machine_factors(run, ceilings) for run in cand_runs]
-    machine = []
-    for device, names in sorted(ceilings.items()):
-        per = {}
-        for fullname in sorted(names):
-            b_meds, c_meds = base.medians(fullname), cand.medians(fullname)
-            per[base.results[fullname][0].name] = statistics.median(c_meds) / statistics.median(b_meds)
-        ratio = math.exp(statistics.median(f[device] for f in c_factors) - statistics.median(f[device] for f in b_factors))
-        # Moved when every ceiling moved past the threshold the same way: one noisy ceiling
-        # (a shared VM's copy bandwidth wanders by 20%) is not the machine.
-        alike = all(math.log(r) > settings.margin for r in per.values()) or all(math.log(r) < -settings.margin for r in per.values())
-        machine.append(MachineMove(device, ratio, per, alike))
-    moved = {m.device for m in machine if m.moved}
-
-    history_by_bench: dict[str, list[tuple[Run, Result]]] = {}
-    for run in history:
-        for result in run.results:
-            history_by_bench.setdefault(result.fullname, []).append((run, result))
-
-    verdicts: list[TimeVerdict] = []
-    quality: list[QualityChange] = []
-    quality_skipped: list[tuple[str, str]] = []
-    tests: list[_Test] = []
-    for fullname in sorted(set(base.results) | set(cand.results) | set(cand.failed)):
-        name = fullname.rsplit("::", 1)[-1]
-        in_b, in_c = fullname in base.results, fullname in cand.results
-        b_med = statistics.median(base.medians(fullname)) if in_b else None
-        c_med = statistics.median(cand.medians(fullname)) if in_c else None
-        if fullname in cand.failed:
-            errors = cand.failed[fullname]
-            note = f"failed in {len(errors)} of {len(cand_runs)} candidate runs: {errors[0]}"
-            verdicts.append(TimeVerdict(name, fullname, FAILED, b_med, c_med, note=note, environment_changed=env))
-            continue
-        if in_c and fullname in base.failed:
-            note = f"failed in the baseline: {base.failed[fullname][0]}"
-            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, b_med, c_med, note=note))
-            continue
-        if in_b and in_c:
-            bi, ci = base.info(fullname), cand.info(fullname)
-            unlike = _unlike(bi, ci)
-            if unlike:
-                verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, b_med, c_med, note=unlike))
-                continue
-            quality.extend(_quality(name, bi, ci, settings))
-            why = quality_unlike(bi, ci)
-            if why:
-                quality_skipped.append((name, why))
-            reference = bi.get("workload") == CEILING
-            device = bi.get("device")
-            relative = device in moved and not reference
-            b_s, c_s = base.medians(fullname), cand.medians(fullname)
-
-            def logs(side: _Side, factors: list[dict[str, float]]) -> list[float]:
-                return [
-                    math.log(seconds) - (factors[i][device] if relative else 0.0)
-                    for seconds, i in zip(side.medians(fullname), side.which_runs[fullname])
-                ]
-
-            test = _Test(name, fullname, logs(base, b_factors), logs(cand, c_factors), b_s, c_s, relative, reference)
-            test.noisy = tuple(sum(r.noisy for r in side.results[fullname]) for side in (base, cand))
-            test.throttled = tuple(sum(bool(r.throttled_rounds) for r in side.results[fullname]) for side in (base, cand))
-            hist = []
-            for run, result in history_by_bench.get(fullname, []):
-                if _unlike(result.info, bi) is None:
-                    factor = _machine_factors(run, ceilings).get(device) if relative else 0.0
-                    if factor is not None:
-                        hist.append(math.log(result.median_s) - factor)
-            _evidence(test, [hist] if hist else [], settings)
-            tests.append(test)
-            continue
-        if in_b and fullname in cand.skipped:
-            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, b_med, None, note=f"candidate skipped it: {cand.skipped[fullname]}"))
-        elif in_c and fullname in base.skipped:
-            verdicts.append(TimeVerdict(name, fullname, NOT_COMPARABLE, None, c_med, note=f"baseline skipped it: {base.skipped[fullname]}"))
-        elif in_b:
-            verdicts.append(TimeVerdict(name, fullname, REMOVED, b_med, None))
-        else:
-            verdicts.append(TimeVerdict(name, fullname, ADDED, None, c_med))
-
-    # Holm over the benchmarks that can regress (the ceilings are the machine's), each direction.
-    family = [t for t in tests if t.shift is not None and not t.reference]
-    slow_adj = dict(zip((t.fullname for t in family), stats.holm([t.shift.p_greater for t in family])))
-    fast_adj = dict(zip((t.fullname for t in family), stats.holm([t.shift.p_less for t in family])))
-    for test in tests:
-        if test.reference and test.shift is not None:  # reported at its own, unadjusted level
-            p_slow, p_fast = test.shift.p_greater, test.shift.p_less
-        else:
-            p_slow, p_fast = slow_adj.get(test.fullname, 1.0), fast_adj.get(test.fullname, 1.0)
-        verdicts.append(_decide(test, p_slow, p_fast, settings, env, len(family)))
-    verdicts.sort(key=lambda v: v.fullname)
-
-    procedure = (
-        f"a regression needs the 95% interval of the ratio above {1 + settings.threshold:.3g}x and a slowdown's p, "
-        f"Holm-adjusted over {len(family)} benchmark(s), < {settings.alpha} (family-wise); the unit is the run"
-        + ("" if family else " (no benchmark had the runs for a test)")
-    )
     return Comparison(
-        verdicts,
-        quality,
-        hardware_diff(first_b, first_c),
-        software_changes(first_b, first_c),
-        warnings,
-        quality_skipped,
-        settings.allow_env_change,
-        machine,
-        procedure,
-        (len(base_runs), len(cand_runs)),
-        len(history),
+        verdicts=judge.verdicts,
+        quality=judge.quality,
+        hardware_diff=hardware_diff(first_b, first_c),
+        software_changes=software_changes(first_b, first_c),
+        warnings=_side_warnings(base_runs, cand_runs),
+        quality_not_comparable=judge.quality_skipped,
+        allow_env_change=settings.allow_env_change,
+        machine=judge.machine,
+        procedure=_procedure(settings, family),
+        runs=(len(base_runs), len(cand_runs)),
+        history_runs=len(history),
     )
 
 

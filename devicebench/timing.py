@@ -74,6 +74,212 @@ def precision_of(ordered: list[float]) -> tuple[float | None, float | None, floa
     return low, high, max(median - low, high - median) / median
 
 
+class StopRule:
+    """When a benchmark's rounds are enough (NVBench's ``stopping_criterion``, for :class:`Rounds`).
+
+    Never before ``min_rounds``; then at ``max_rounds`` ("round limit") or ``max_time_s``
+    ("time limit"), or once the median's 95% interval lies within +-``precision`` of it after
+    ``settle_rounds`` rounds and ``min_time_s`` ("converged"). The rounds so far are kept in
+    ascending order as they come (an insertion, microseconds), so the interval is two look-ups.
+    Under torchrun only rank 0's answer counts (``device.agree``).
+    """
+
+    def __init__(self, rounds: Rounds, device: BenchDevice):
+        self.rounds = rounds
+        self.device = device
+        self.ordered: list[float] = []
+        self.reason = ROUND_LIMIT
+
+    def add(self, seconds: float) -> None:
+        bisect.insort(self.ordered, seconds)
+
+    @property
+    def precision(self) -> float | None:
+        return precision_of(self.ordered)[2]
+
+    def is_finished(self, done: int, elapsed_s: float) -> bool:
+        rounds = self.rounds
+        if done < rounds.min_rounds:
+            return False
+        reason = None
+        if done >= rounds.max_rounds:
+            reason = ROUND_LIMIT
+        elif elapsed_s >= rounds.max_time_s:
+            reason = TIME_LIMIT
+        elif rounds.precision is not None and done >= rounds.settle_rounds and elapsed_s >= rounds.min_time_s:
+            if self.precision is not None and self.precision <= rounds.precision:
+                reason = CONVERGED
+        if rounds.precision is not None:  # a fixed count needs no agreement: every rank counts alike
+            reason = self.device.agree(reason)
+        if reason:
+            self.reason = reason
+        return reason is not None
+
+
+class Measurement:
+    """One benchmark's timing, in the phases the module's docstring lists (as NVBench's
+    ``measure_cold`` and pyperf's ``WorkerTask``): :meth:`cold_call`, :meth:`warm_up`,
+    :meth:`calibrate_loop`, :meth:`time_rounds` until the :class:`StopRule` says enough,
+    then :meth:`record`. :meth:`run` does them in order and returns what the last timed call
+    returned; state lives in attributes, each set by the phase that owns it."""
+
+    def __init__(self, benchmark, device: BenchDevice, step: Callable[[], Any], *, rounds: Rounds, setup=None, progress: Progress | None = None):
+        self.benchmark = benchmark
+        self.device = device
+        self.step = step
+        self.rounds = rounds
+        self.setup = setup
+        self.progress = progress
+        self.info = benchmark.extra_info
+        # Under DDP the work runs in the ranks' processes: events, sensors and memory counters
+        # here would watch an idle GPU. The ranks report their own (see devicebench.distributed).
+        self.on_this_process_gpu = device.is_accelerator and not device.drives_ranks
+        self.use_events = self.on_this_process_gpu and device.supports("events")
+        self.stop = StopRule(rounds, device)
+        self.estimate_s = math.inf  # the fastest call so far
+        self.iterations = 1  # calls per round
+        self.events: list[tuple[Any, Any]] = []  # (start, end) per timed round
+        self.monitor = None
+        self.began: float | None = None  # when the first timed round began
+        self.done = 0  # timed rounds finished
+        self.calls = 0  # calls in timed rounds
+        self.extra_calls = 0  # calls pytest-benchmark made after the timed rounds
+        self.result = None  # what the last timed call returned
+
+    def run(self) -> Any:
+        if getattr(self.benchmark, "disabled", False):
+            self.info["calls"] = 1
+            return self._call_synced()[1]
+        if self.on_this_process_gpu:
+            self.device.reset_peak_memory()
+        self.cold_call()
+        self.warm_up()
+        self.calibrate_loop()
+        self.time_rounds()
+        self.record()
+        return self.result
+
+    # --- untimed rounds ---------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        if self.setup is not None:
+            self.setup()
+        # Setup may queue device work of its own; it must not spill into the timed call.
+        self.device.synchronize()
+
+    def _call_synced(self) -> tuple[float, Any]:
+        self._prepare()
+        start = time.perf_counter()
+        result = self.step()
+        self.device.synchronize()
+        return time.perf_counter() - start, result
+
+    def cold_call(self) -> None:
+        """CUDA context, library handles, autotuning: timed, recorded apart, never a round."""
+        self.info["cold_start_s"], _ = self._call_synced()
+        self.estimate_s = self.info["cold_start_s"]
+
+    def warm_up(self) -> None:
+        warmup_s = []
+        for i in range(self.rounds.warmup):
+            seconds, _ = self._call_synced()
+            warmup_s.append(seconds)
+            self.estimate_s = min(self.estimate_s, seconds)  # a call the machine interrupted does not decide
+            if self.progress:
+                self.progress.update("warm-up", i + 1, self.rounds.warmup)
+        self.info.update(warmup_rounds=self.rounds.warmup, warmup_s=warmup_s)
+
+    def calibrate_loop(self) -> None:
+        """A step shorter than :data:`MIN_ROUND_S` (without a setup) is called several times a round."""
+        if self.setup is None and self.estimate_s < MIN_ROUND_S:
+            self.iterations = min(MAX_ITERATIONS, math.ceil(MIN_ROUND_S / max(self.estimate_s, 1e-9)))
+        self.iterations = self.device.agree(self.iterations)  # under torchrun: rank 0's
+        self.info["iterations"] = self.iterations
+
+    # --- the timed rounds, inside pytest-benchmark's loop ---------------------------------------
+
+    def time_rounds(self) -> None:
+        self.monitor = self.device.monitor() if not self.device.drives_ranks else None
+        try:
+            if self.iterations == 1:
+                self.benchmark.pedantic(self._timed_call, setup=self._before_round, rounds=self.rounds.max_rounds, warmup_rounds=0, iterations=1)
+            else:
+                self.benchmark.pedantic(self._timed_call, rounds=self.rounds.max_rounds, warmup_rounds=0, iterations=self.iterations)
+        except _Enough:
+            self.benchmark.has_error = False  # pytest-benchmark marks any exception; this one only ends the rounds
+
+    def _start_round(self) -> None:
+        """Before a round's work: what the last round left, and whether to go on."""
+        if self.began is None:
+            self.began = time.perf_counter()
+            if self.monitor:
+                self.monitor.start()
+        else:
+            self.stop.add(self.benchmark.stats.stats.data[-1])
+            if self.monitor:
+                self.monitor.round_done()  # reads the sensors at most every 100 ms, whatever the rounds
+        if self.stop.is_finished(self.done, time.perf_counter() - self.began):
+            raise _Enough
+        if self.progress and self.done:
+            total = self.rounds.max_rounds if self.rounds.precision is None else None
+            self.progress.update("round", self.done, total, self.stop.precision)
+        if self.use_events:
+            self.events.append((self.device.timing_event(), self.device.timing_event()))
+
+    def _before_round(self) -> None:
+        self._start_round()
+        self._prepare()
+
+    def _timed_call(self) -> Any:
+        """One call; the first of a round records the start event, the last the end event and syncs."""
+        if self.done >= self.rounds.max_rounds:  # a call pytest-benchmark makes after the timed rounds: not part of them
+            self.extra_calls += 1
+            extra = self.step()
+            self.device.synchronize()
+            return extra
+        first, last = self.calls % self.iterations == 0, self.calls % self.iterations == self.iterations - 1
+        if first and self.iterations > 1:
+            self._start_round()  # pytest-benchmark takes no setup with iterations: the round begins here
+        self.calls += 1
+        if self.use_events and first:
+            self.events[self.done][0].record()
+        self.result = self.step()
+        if last:
+            if self.use_events:
+                self.events[self.done][1].record()
+            self.device.synchronize()
+            self.done += 1
+        return self.result
+
+    # --- afterwards ----------------------------------------------------------------------------
+
+    def record(self) -> None:
+        """Why the rounds stopped, how well the median is known, the sensors, the events, the memory."""
+        info, benchmark = self.info, self.benchmark
+        if self.monitor:
+            self.monitor.round_done()
+            timed_s = sum(benchmark.stats.stats.data) * self.iterations if benchmark.stats else None  # per call, as stored
+            info.update(self.monitor.stop(rounds=self.done, calls_per_round=self.iterations, timed_s=timed_s))
+        low, high, precision = precision_of(sorted(benchmark.stats.stats.data))
+        info.update(
+            stop_reason=self.stop.reason,
+            median_ci_low_s=low,
+            median_ci_high_s=high,
+            median_precision=precision,
+            target_precision=self.rounds.precision,
+            timed_rounds_s=time.perf_counter() - self.began if self.began is not None else 0.0,
+            # Every call the step got, timed or not: what a figure read from its state after timing is after.
+            calls=1 + self.rounds.warmup + self.calls + self.extra_calls,
+        )
+        if self.events:
+            event_s = [start.elapsed_time(end) / 1e3 / self.iterations for start, end in self.events[: self.done]]
+            q1, median, q3 = quartiles(event_s)
+            info.update(cuda_event_median_s=median, cuda_event_q1_s=q1, cuda_event_q3_s=q3)
+            info["sync_overhead_max_s"] = max(sync_overheads(self.device))
+        # None on the CPU: torch keeps no per-device peak there, and a process-wide RSS would mislead.
+        info["peak_memory_bytes"] = self.device.peak_memory_bytes() if self.on_this_process_gpu else None
+
+
 def measure(
     benchmark,
     device: BenchDevice,
@@ -86,159 +292,12 @@ def measure(
     """Time ``step()`` on ``device``; returns what the last timed call returned.
 
     Records ``cold_start_s``, ``warmup_rounds``, ``warmup_s`` (not counted), ``iterations``,
-    ``stop_reason``, ``median_ci_low_s``/``median_ci_high_s``, ``median_precision`` and (on a
-    GPU) ``cuda_event_*`` and the sensors' figures in the benchmark's ``extra_info``. With
-    benchmarks disabled (``--benchmark-disable``, or under xdist) the step runs once,
+    ``stop_reason``, ``median_ci_low_s``/``median_ci_high_s``, ``median_precision``, ``calls``
+    and (on a GPU) ``cuda_event_*`` and the sensors' figures in the benchmark's ``extra_info``.
+    With benchmarks disabled (``--benchmark-disable``, or under xdist) the step runs once,
     synchronized, so the benchmark still works as a test.
     """
-
-    def prepare() -> None:
-        if setup is not None:
-            setup()
-        # Setup may queue device work of its own; it must not spill into the timed call.
-        device.synchronize()
-
-    def call_synced() -> tuple[float, Any]:
-        prepare()
-        start = time.perf_counter()
-        result = step()
-        device.synchronize()
-        return time.perf_counter() - start, result
-
-    if getattr(benchmark, "disabled", False):
-        benchmark.extra_info["calls"] = 1
-        return call_synced()[1]
-
-    info = benchmark.extra_info
-    # Under DDP the work runs in the ranks' processes: events, sensors and memory counters
-    # here would watch an idle GPU. The ranks report their own (see devicebench.distributed).
-    on_this_process_gpu = device.is_accelerator and not device.drives_ranks
-    if on_this_process_gpu:
-        device.reset_peak_memory()
-
-    cold_s, _ = call_synced()
-    info["cold_start_s"] = cold_s
-    estimate_s = cold_s
-    warmup_s = []
-    for i in range(rounds.warmup):
-        warm_s, _ = call_synced()
-        warmup_s.append(warm_s)
-        estimate_s = min(estimate_s, warm_s)
-        if progress:
-            progress.update("warm-up", i + 1, rounds.warmup)
-    iterations = 1
-    if setup is None and estimate_s < MIN_ROUND_S:
-        iterations = min(MAX_ITERATIONS, math.ceil(MIN_ROUND_S / max(estimate_s, 1e-9)))
-    iterations = device.agree(iterations)  # under torchrun: rank 0's
-    info.update(warmup_rounds=rounds.warmup, warmup_s=warmup_s, iterations=iterations)
-
-    events: list[tuple[Any, Any]] = []
-    use_events = on_this_process_gpu and device.supports("events")
-    monitor = device.monitor() if not device.drives_ranks else None
-    done = calls = extra_calls = 0
-    result = None
-    began: float | None = None
-    stop_reason = ROUND_LIMIT
-    # The rounds so far in ascending order, kept as they come (an insertion, microseconds),
-    # so that the median's interval is two look-ups after every round.
-    ordered: list[float] = []
-
-    def enough() -> bool:
-        """Whether the rounds so far are enough; only rank 0's answer counts under torchrun."""
-        nonlocal stop_reason
-        if done < rounds.min_rounds:
-            return False
-        elapsed = time.perf_counter() - began
-        reason = None
-        if done >= rounds.max_rounds:
-            reason = ROUND_LIMIT
-        elif elapsed >= rounds.max_time_s:
-            reason = TIME_LIMIT
-        elif rounds.precision is not None and done >= rounds.settle_rounds and elapsed >= rounds.min_time_s:
-            _, _, precision = precision_of(ordered)
-            if precision is not None and precision <= rounds.precision:
-                reason = CONVERGED
-        if rounds.precision is not None:  # a fixed count needs no agreement: every rank counts alike
-            reason = device.agree(reason)
-        if reason:
-            stop_reason = reason
-        return reason is not None
-
-    def start_round() -> None:
-        """Before a round's work: what the last round left, and whether to go on."""
-        nonlocal began
-        if began is None:
-            began = time.perf_counter()
-            if monitor:
-                monitor.start()
-        else:
-            bisect.insort(ordered, benchmark.stats.stats.data[-1])
-            if monitor:
-                monitor.round_done()  # reads the sensors at most every 100 ms, whatever the rounds
-        if enough():
-            raise _Enough
-        if progress and done:
-            progress.update("round", done, rounds.max_rounds if rounds.precision is None else None, precision_of(ordered)[2])
-        if use_events:
-            events.append((device.timing_event(), device.timing_event()))
-
-    def before_round() -> None:
-        start_round()
-        prepare()
-
-    def timed() -> Any:
-        """One call; the first of a round records the start event, the last the end event and syncs."""
-        nonlocal done, calls, result, extra_calls
-        if done >= rounds.max_rounds:  # a call pytest-benchmark makes after the timed rounds: not part of them
-            extra_calls += 1
-            extra = step()
-            device.synchronize()
-            return extra
-        first, last = calls % iterations == 0, calls % iterations == iterations - 1
-        if first and iterations > 1:
-            start_round()  # pytest-benchmark takes no setup with iterations: the round begins here
-        calls += 1
-        if use_events and first:
-            events[done][0].record()
-        result = step()
-        if last:
-            if use_events:
-                events[done][1].record()
-            device.synchronize()
-            done += 1
-        return result
-
-    try:
-        if iterations == 1:
-            benchmark.pedantic(timed, setup=before_round, rounds=rounds.max_rounds, warmup_rounds=0, iterations=1)
-        else:
-            benchmark.pedantic(timed, rounds=rounds.max_rounds, warmup_rounds=0, iterations=iterations)
-    except _Enough:
-        benchmark.has_error = False  # pytest-benchmark marks any exception; this one only ends the rounds
-    if monitor:
-        monitor.round_done()
-        timed_s = sum(benchmark.stats.stats.data) * iterations if benchmark.stats else None  # per call, as stored
-        info.update(monitor.stop(rounds=done, calls_per_round=iterations, timed_s=timed_s))
-
-    low, high, precision = precision_of(sorted(benchmark.stats.stats.data))
-    info.update(
-        stop_reason=stop_reason,
-        median_ci_low_s=low,
-        median_ci_high_s=high,
-        median_precision=precision,
-        target_precision=rounds.precision,
-        timed_rounds_s=time.perf_counter() - began if began is not None else 0.0,
-        # Every call the step got, timed or not: what a figure read from its state after timing is after.
-        calls=1 + rounds.warmup + calls + extra_calls,
-    )
-    if events:
-        event_s = [start.elapsed_time(end) / 1e3 / iterations for start, end in events[:done]]
-        q1, median, q3 = quartiles(event_s)
-        info.update(cuda_event_median_s=median, cuda_event_q1_s=q1, cuda_event_q3_s=q3)
-        info["sync_overhead_max_s"] = max(sync_overheads(device))
-    # None on the CPU: torch keeps no per-device peak there, and a process-wide RSS would mislead.
-    info["peak_memory_bytes"] = device.peak_memory_bytes() if on_this_process_gpu else None
-    return result
+    return Measurement(benchmark, device, step, rounds=rounds, setup=setup, progress=progress).run()
 
 
 def sync_overheads(device: BenchDevice, rounds: int = SYNC_PROBE_ROUNDS) -> list[float]:

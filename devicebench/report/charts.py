@@ -1,0 +1,118 @@
+"""The history charts: drawn by matplotlib on one reused figure, kept by content in ``charts/`` (a chart whose points did not change is not drawn again)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from pathlib import Path
+
+from .. import render
+from ..runs import Result
+from ..schema import unit_label
+from .collect import Machine, Point
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def chart_path(charts_dir: Path, machine: str, name: str) -> Path:
+    """A chart's file: readable, short, distinct for every (machine, benchmark), and inside ``charts_dir``
+    whatever the run file says its fingerprint or names are (``../../x``, 300 characters, slugs that collide)."""
+    digest = hashlib.sha256(f"{machine}\0{name}".encode()).hexdigest()[:10]
+    path = charts_dir / f"{_slug(machine)[:24]}-{_slug(name)[:60]}-{digest}.png"
+    if path.resolve().parent != charts_dir.resolve():
+        raise ValueError(f"chart name outside {charts_dir}: {path}")
+    return path
+
+
+def _axis_label(result: Result) -> str:
+    if result.throughput:
+        return f"{unit_label(result.unit)} (higher is better)"
+    return "median time per call (lower is better)"
+
+
+class Charts:
+    """One matplotlib figure whose artists are updated for every chart: a new figure, or even a
+    cleared one, costs more than the drawing (measured: about half of each chart's time)."""
+
+    def __init__(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.plt = plt
+        self.fig = plt.figure(figsize=(5.2, 2.6), dpi=100)
+        # Fixed margins, wide enough for the labels: nothing is clipped, and no layout pass per chart.
+        # The outer tick labels are centred on the first and last run: the side margins hold half of one.
+        self.fig.subplots_adjust(left=0.15, right=0.93, top=0.88, bottom=0.28)
+        ax = self.ax = self.fig.add_subplot()
+        (self.line,) = ax.plot([], [], marker="o", markersize=3, linewidth=1.2, label="median")
+        self.band = None
+        ax.set_xlabel("run (number, date)", fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+
+    def draw(self, title: str, ylabel: str, time_axis: bool, points: list[Point], labels: list[str], path: Path) -> None:
+        ax = self.ax
+        x = list(range(len(points)))
+        values = [p.value for p in points]
+        scale, unit = 1.0, ""
+        if time_axis:
+            scale, unit = next(((f, u) for u, f in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)) if max(values) >= f), (1e-9, "ns"))
+        banded = all(p.low is not None and p.high is not None for p in points)
+        top = max([*values, *(p.high for p in points if banded)])
+        if self.band is not None:
+            self.band.remove()
+            self.band = None
+        if banded:
+            self.band = ax.fill_between(
+                x, [p.low / scale for p in points], [p.high / scale for p in points], alpha=0.25, linewidth=0, color="C0", label="median's 95% interval"
+            )
+        self.line.set_data(x, [v / scale for v in values])
+        self.line.set_marker("o" if len(x) <= 40 else "")
+        ax.set_title(_literal(title), fontsize=9)
+        ylabel = _literal(ylabel)
+        ax.set_ylabel(ylabel.replace("median time per call", f"median time per call, {unit}\n") if unit else ylabel.replace(" (", "\n("), fontsize=7)
+        ax.set_ylim(0, top / scale * 1.12)  # the highest point and interval inside the frame
+        ax.set_xlim(-0.5, len(x) - 0.5)
+        step = max(1, len(x) // 6)
+        ticks = x[::step]
+        if ticks[-1] != x[-1]:  # the latest run always has its label
+            ticks = ticks[:-1] + [x[-1]] if x[-1] - ticks[-1] < step / 2 else ticks + [x[-1]]
+        ax.set_xticks(ticks, [labels[points[t].run] for t in ticks])
+        # The legend names only what is drawn.
+        ax.legend(handles=[self.line, *([self.band] if banded else [])], fontsize=7, loc="lower left", frameon=False)
+        self.fig.savefig(path)
+
+    def close(self) -> None:
+        self.plt.close(self.fig)
+
+
+@functools.lru_cache(maxsize=1)
+def _chart_style() -> str:
+    """Part of every chart's content key: the drawing code and matplotlib's version, so that a new
+    look (or a new matplotlib) redraws every chart."""
+    import importlib.metadata
+    import inspect
+
+    try:
+        code = inspect.getsource(Charts)
+    except (OSError, TypeError):  # installed without its sources: every report draws afresh
+        code = str(id(Charts))
+    return hashlib.sha256((code + importlib.metadata.version("matplotlib")).encode()).hexdigest()[:12]
+
+
+def _literal(text: str) -> str:
+    """Text matplotlib shows as it is: a run file's ``$`` would start mathematics (or fail to parse)."""
+    return render.plain(text).replace("$", r"\$")
+
+
+def _chart_file(charts_dir: Path, machine: Machine, name: str, title: str, ylabel: str, points: list[Point], labels: list[str]) -> Path:
+    """The chart's file: named by its content, so that an unchanged chart is found, not drawn again."""
+    content = repr((_chart_style(), title, ylabel, [(p.value, p.low, p.high) for p in points], [labels[p.run] for p in points]))
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    base = chart_path(charts_dir, machine.fingerprint, name)
+    return base.with_name(f"{base.stem}-{digest}.png")

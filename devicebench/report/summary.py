@@ -1,0 +1,291 @@
+"""What the report says of a machine: its speed-ups like for like, best efficiency, what changed since the previous run, what to doubt, and the tables."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import compare, render, speedup, targets
+from ..runs import Result, Run
+from ..units import digits, format_seconds, format_throughput, ratio
+from .collect import Machine, Point
+
+
+# Consecutive pairs whose regressions a machine's section lists (the latest ones); older pairs
+# are there to compare with ``devicebench compare``.
+RECENT_PAIRS = 30
+
+
+
+# Earlier runs of the same software that lend their spread to a one-run-a-side comparison:
+# the latest ones (a spread from 20 runs is as good as from 500, and costs far less).
+HISTORY_WINDOW = 20
+
+
+def _window(runs: list[tuple[Path, Run]], before: int, like: Run) -> list[Run]:
+    """The latest earlier runs (before index ``before``) of the same fingerprint, size and software."""
+    key = compare.history_key(like)
+    found = []
+    for _, run in reversed(runs[:before]):
+        if compare.history_key(run) == key:
+            found.append(run)
+            if len(found) == HISTORY_WINDOW:
+                break
+    return found
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one run changed against the one before, with the evidence for each regression."""
+
+    baseline: str
+    candidate: str
+    regressions: list[str]  # "name: 1.15x [1.10-1.21], p 0.003"
+    environment: str = ""  # the software that changed, where it did (its slowdowns are not counted)
+    inconclusive: int = 0
+    compared: int = 0
+    history: int = 0  # earlier runs of the same software that lent their spread
+    min_history: int = 5
+
+
+def _evidence(v: compare.TimeVerdict) -> str:
+    if v.status == compare.FAILED:
+        return f"{v.name}: failed ({v.note})"
+    interval = f" [{digits(v.ratio_low)}-{digits(v.ratio_high)}]" if v.ratio_low is not None else ""
+    p = f", p {v.p_adjusted:.2g}" if v.p_adjusted is not None else ""
+    return f"{v.name}: {ratio(v.ratio)} the time{interval}{p}"
+
+
+def change(runs: list[tuple[Path, Run]], i: int, settings: compare.Settings) -> Change:
+    """Run ``i`` against run ``i - 1``, with the spread of the earlier runs of the same software."""
+    (b_path, base), (c_path, cand) = runs[i - 1], runs[i]
+    result = compare.compare_runs(base, cand, settings, _window(runs, i - 1, cand))
+    worse = [_evidence(v) for v in result.verdicts if v.is_regression] + [f"{q.name}: {q.metric} {q.baseline:.4g} -> {q.candidate:.4g}" for q in result.quality]
+    changed = ", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes) if result.environment_changed else ""
+    return Change(b_path.name, c_path.name, worse, changed, len(result.inconclusive), result.compared, result.history_runs, settings.min_history)
+
+
+def _since_text(machine: Machine, latest: Change | None) -> str:
+    if latest is None:
+        return "one run: nothing to compare yet"
+    if latest.environment and latest.regressions:
+        return f"the environment changed ({latest.environment}): {len(latest.regressions)} slower or worse, not counted as regressions"
+    if latest.regressions:
+        return f"{len(latest.regressions)} regression(s): " + "; ".join(latest.regressions)
+    if not latest.compared:
+        return "nothing comparable with the previous run"
+    why = (
+        f"fewer than {latest.min_history} earlier runs of the same software: the spread is not known yet"
+        if latest.history < latest.min_history
+        else "the run-to-run spread is too wide to tell a change of the threshold's size"
+    )
+    undecided = f"; {latest.inconclusive} of {latest.compared} inconclusive ({why})" if latest.inconclusive else ""
+    return "no regression found" + undecided
+
+
+def quality_flags(run: Run) -> list[str]:
+    """What makes the run's figures less than complete and exact, one phrase each."""
+    flags = []
+    if run.block.get("generated_by"):
+        flags.append("generated, not measured")
+    if run.interrupted:
+        flags.append("interrupted: benchmarks it did not reach are missing")
+    if run.failed:
+        flags.append(f"{len(run.failed)} failed: {_names(sorted(n.rsplit('::', 1)[-1] for n in run.failed))}")
+    disagree = [c.name for c in targets.check_against_events(run) if not c.agrees]
+    if disagree:
+        flags.append(f"{len(disagree)} median(s) disagree with CUDA events: {_names(disagree)}")
+    noisy = [r.name for r in run.results if r.noisy]
+    if noisy:
+        flags.append(f"{len(noisy)} noisy (stopped before the median was known): {_names(noisy)}")
+    throttled = [r.name for r in run.results if r.throttled_rounds]
+    if throttled:
+        flags.append(f"{len(throttled)} with throttled GPU rounds: {_names(throttled)}")
+    if run.block.get("gpu_shared"):
+        flags.append("another process used the GPU during the run")
+    return flags
+
+
+def _names(names: list[str], most: int = 3) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def speedup_summary(rows: list[speedup.Row]) -> list[str]:
+    """Per accelerator and workload, the range of speed-ups over the CPU doing the same work."""
+    by: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
+    for row in rows:
+        for device, figure in row.accelerators.items():
+            if figure.over_cpu is not None:
+                by[(device, row.workload)].append((figure.over_cpu, row.variant))
+    out = []
+    for device in dict.fromkeys(d for d, _ in by):
+        parts = []
+        for (d, workload), values in by.items():
+            if d != device:
+                continue
+            values.sort()
+            (low, low_v), (high, high_v) = values[0], values[-1]
+            parts.append(f"{workload} {ratio(low)} ({low_v})" + (f" to {ratio(high)} ({high_v})" if high_v != low_v else ""))
+        out.append(f"{device} over cpu: " + "; ".join(parts))
+    return out
+
+
+def scaling_summary(rows: list[speedup.Row]) -> list[str]:
+    """Per DataParallel or DDP device, its scaling over one process of the same run."""
+    by: dict[str, list[tuple[float, str, int, str]]] = defaultdict(list)
+    for row in rows:
+        for device, s in row.scaling.items():
+            if s.efficiency is not None:
+                by[device].append((s.efficiency, f"{row.workload} {row.variant}", s.world, s.reference))
+    out = []
+    for device, values in by.items():
+        values.sort()
+        low, high = values[0], values[-1]
+        span = f"{low[0]:.0%}" + (f" to {high[0]:.0%}" if high[0] != low[0] else "")
+        out.append(f"{device} x{low[2]}: {span} of {low[2]} x {low[3]}")
+    return out
+
+
+def best_efficiency(rows: list[speedup.Row]) -> str:
+    """The highest share of a ceiling any variant reached, on an accelerator where there is one."""
+    found = [(e, device, row) for row in rows for device, e in row.efficiency.items()]
+    if not found:
+        return "no ceiling measured"
+    accelerated = [f for f in found if f[1] != "cpu"]
+    e, device, row = max(accelerated or found, key=lambda f: f[0])
+    ceiling = row.ceiling or "ceiling"
+    return f"{row.workload} {row.variant} on {device}: {e:.0%} of its {ceiling} ceiling"
+
+
+def headline(s: "Summary") -> str:
+    """The answer for one machine in a sentence: what its GPU does over its CPU, what changed, what to doubt."""
+    parts = []
+    training = sorted((f.over_cpu, d) for row in s.rows if row.workload == "cnn" for d, f in row.accelerators.items() if f.over_cpu is not None)
+    overall = sorted((f.over_cpu, d) for row in s.rows for d, f in row.accelerators.items() if f.over_cpu is not None)
+    if training:
+        low, high = training[0][0], training[-1][0]
+        span = ratio(low) if low == high else f"{ratio(low)} to {ratio(high)}"
+        parts.append(f"training (CNN epochs) runs {span} faster on {training[0][1]} than on its CPU, like for like")
+    elif overall:
+        parts.append(f"{overall[0][1]} runs the suite's work {ratio(overall[0][0])} to {ratio(overall[-1][0])} faster than its CPU, like for like")
+    else:
+        parts.append("CPU only" + (f" ({s.scaling[0]})" if s.scaling else ""))
+    parts.append(s.since)
+    if s.flags:
+        parts.append("doubt: " + "; ".join(f.split(":")[0] for f in s.flags))
+    return f"{s.machine.short}: " + "; ".join(parts) + "."
+
+
+@dataclass
+class Summary:
+    machine: Machine
+    latest_path: Path
+    latest: Run
+    rows: list[speedup.Row]
+    speedups: list[str]
+    scaling: list[str]
+    efficiency: str
+    since: str
+    flags: list[str]
+    changes: list[Change]  # the recent consecutive pairs, oldest first
+
+
+def summarize(machine: Machine, settings: compare.Settings) -> Summary:
+    latest_path, latest = machine.runs[-1]
+    rows = speedup.matrix(latest)
+    first = max(1, len(machine.runs) - RECENT_PAIRS)
+    changes = [change(machine.runs, i, settings) for i in range(first, len(machine.runs))]
+    return Summary(
+        machine,
+        latest_path,
+        latest,
+        rows,
+        speedup_summary(rows) or ["no GPU in this run: CPU only"],
+        scaling_summary(rows),
+        best_efficiency(rows),
+        _since_text(machine, changes[-1] if changes else None),
+        quality_flags(latest),
+        changes,
+    )
+
+
+def side_by_side(summaries: list[Summary]) -> tuple[list[str], list[list[str]]]:
+    """Benchmarks that ran on two machines or more (latest runs of the same size): throughput, or median time."""
+    by_size: dict[str | None, list[Summary]] = defaultdict(list)
+    for s in summaries:
+        by_size[s.latest.size].append(s)
+    shared = [group for group in by_size.values() if len(group) >= 2]
+    if not shared:
+        return [], []
+    group = max(shared, key=len)
+    results = [s.latest.by_name() for s in group]
+    names = sorted(n for n in set().union(*results) if sum(n in r for r in results) >= 2)
+    headers = ["benchmark"] + [f"{s.machine.short} (run {s.latest_path.name[:4]})" for s in group]
+    rows = []
+    for name in names:
+        cells = [render.Code(name)]
+        for r in results:
+            result = r.get(name)
+            if result is None:
+                cells.append(render.Safe(""))
+            elif result.throughput:
+                cells.append(render.Safe(format_throughput(result.throughput, result.unit)))
+            else:
+                cells.append(render.Safe(format_seconds(result.median_s)))
+        rows.append(cells)
+    return headers, rows
+
+
+def _run_label(path: Path, run: Run) -> str:
+    return f"{path.name[:4]}\n{run.datetime[:10]}"
+
+
+_CAVEAT = (
+    "Each compares one run with the next, against the run-to-run spread of the earlier runs of the same "
+    "software (at least 5 are needed; with fewer, a change is inconclusive). On a shared machine one "
+    "process's timings differ from the next's by 10-20%: confirm a finding with several runs a side "
+    "(devicebench compare A1,A2,... B1,B2,...)."
+)
+
+
+SUMMARY_HEADERS = ["machine", "runs", "latest run", "GPU over its CPU (like for like)", "best efficiency", "since the previous run", "run quality"]
+
+
+def _summary_cells(s: Summary) -> list[str]:
+    return [
+        s.machine.short,
+        render.Safe(str(len(s.machine.runs))),
+        f"{s.latest_path.name[:4]} of {s.latest.datetime[:10]}",
+        "; ".join(s.speedups + s.scaling),
+        s.efficiency,
+        s.since,
+        "; ".join(s.flags) or "complete, no flag",
+    ]
+
+
+def _single_rows(results: list[Result]) -> list[list[str]]:
+    return [
+        [render.Code(r.name), render.Safe(format_seconds(r.median_s)), render.Safe(r.quality()), render.Safe(format_throughput(r.throughput, r.unit, r.bytes_counted))]
+        for r in results
+    ]
+
+
+def _trend_rows(machine: Machine, series: dict[str, list[Point]]) -> list[list[str]]:
+    """For Markdown, where there are no charts: per benchmark with history, first and latest figure."""
+    rows = []
+    for name, points in series.items():
+        if len(points) < 2:
+            continue
+        # Each point says what it is: a benchmark missing from the latest run keeps its unit.
+        last = points[-1]
+        alike = [p for p in points if p.unit == last.unit]
+        if len(alike) < 2:
+            continue
+        first = alike[0]
+        up = last.unit is not None
+        shown = (lambda v: format_throughput(v, last.unit)) if up else format_seconds
+        change = last.value / first.value
+        rows.append([render.Code(name), render.Safe(str(len(points))), render.Safe(shown(first.value)), render.Safe(shown(last.value)), render.Safe(f"{ratio(change)} ({'higher is better' if up else 'lower is better'})")])
+    return rows

@@ -1,0 +1,169 @@
+"""The report built as one document (:mod:`.page`), then written as ``index.html`` and ``summary.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import compare, render
+from ..files import replace_file
+from . import page
+from .charts import Charts, _axis_label, _chart_file
+from .collect import Machine, RunCache, Written, collect, history
+from .page import Bullets, Heading, Images, Markdown, Para, Section, Table, only
+from .summary import (
+    _CAVEAT,
+    SUMMARY_HEADERS,
+    Summary,
+    _run_label,
+    _single_rows,
+    _summary_cells,
+    _trend_rows,
+    headline,
+    side_by_side,
+    summarize,
+)
+
+SIDE_BY_SIDE_NOTE = "Latest runs; throughput where the benchmark records one (higher is better), else the median time."
+REFERENCES_NOTE = (
+    "Speed-ups set each GPU variant against the CPU doing the same work (speedup's reference column); efficiency "
+    "is the share of the same device's ceiling; regressions need the evidence devicebench compare needs (the run is the unit)."
+)
+
+
+def _front(machines: list[Machine], summaries: list[Summary]) -> list:
+    """The answer first: the lede, one sentence and one row per machine, the machines side by side."""
+    n_runs = sum(len(m.runs) for m in machines)
+    dates = sorted(run.datetime[:10] for m in machines for _, run in m.runs if run.datetime)
+    lede = f"{n_runs} runs of {len(machines)} machine(s)" + (f", {dates[0]} to {dates[-1]}" if dates else "")
+    blocks = [only("markdown", Heading(1, "devicebench report")), Para(lede, cls="lede")]
+    blocks.append(
+        Section(
+            [
+                Heading(2, "Summary"),
+                Bullets([headline(s) for s in summaries], cls="answers"),
+                Table(SUMMARY_HEADERS, [_summary_cells(s) for s in summaries], cls="summary"),
+                only("html", Para(REFERENCES_NOTE, cls="note")),
+            ],
+            id="summary",
+        )
+    )
+    headers, rows = side_by_side(summaries)
+    if rows:
+        blocks.append(Section([Heading(2, "Machines side by side"), Para(SIDE_BY_SIDE_NOTE), Table(headers, rows)], id="side-by-side"))
+    return blocks
+
+
+def _changes(s: Summary) -> list:
+    """The regressions between the machine's recent consecutive runs."""
+    machine = s.machine
+    pairs = f"the last {len(s.changes)} pairs" if len(machine.runs) - 1 > len(s.changes) else "every pair"
+    if len(machine.runs) < 2:
+        nothing = "one run: nothing to compare yet"
+    else:
+        undecided = sum(c.inconclusive for c in s.changes)
+        nothing = "none found" + (f" ({undecided} verdicts inconclusive)" if undecided else "")
+    lines = [
+        f"{c.baseline} -> {c.candidate}: " + "; ".join(c.regressions) + (f" (environment changed: {c.environment}; not counted)" if c.environment else "")
+        for c in s.changes
+        if c.regressions
+    ]
+    return [Heading(3, f"Regressions between consecutive runs ({pairs})"), Para(_CAVEAT, cls="note"), Bullets(lines) if lines else Para(nothing)]
+
+
+class _ChartDrawer:
+    """Draws what is not in ``charts/`` already, on one figure (matplotlib only imported if a chart must be drawn)."""
+
+    def __init__(self, charts_dir: Path):
+        self.charts_dir = charts_dir
+        self.charts: Charts | None = None
+        self.drawn = 0
+        self.kept: set[str] = set()
+
+    def image(self, machine: Machine, name: str, result, points, labels) -> tuple[Path, str]:
+        ylabel = _axis_label(result)
+        path = _chart_file(self.charts_dir, machine, name, name, ylabel, points, labels)
+        if not path.exists():
+            self.charts = self.charts or Charts()
+            self.charts.draw(name, ylabel, not result.throughput, points, labels, path)
+            self.drawn += 1
+        self.kept.add(path.name)
+        return path, f"{name}: {ylabel} per run"
+
+    def close(self) -> None:
+        if self.charts is not None:
+            self.charts.close()
+        for stale in self.charts_dir.glob("*.png"):  # charts of an earlier report whose points have changed since
+            if stale.name not in self.kept:
+                stale.unlink(missing_ok=True)
+
+
+def _history(s: Summary, drawer: _ChartDrawer) -> list:
+    """Charts (on the page) or a table (in Markdown) of each benchmark with history; a table of the rest."""
+    machine = s.machine
+    labels = [_run_label(p, r) for p, r in machine.runs]
+    series = history(machine.runs)
+    latest = s.latest.by_name()
+    with_history = {n: p for n, p in series.items() if len(p) >= 2}
+    single = [latest[n] for n, p in series.items() if len(p) < 2 and n in latest]
+    blocks = []
+    if with_history:
+        trend = Table(["benchmark", "runs", "first", "latest", "latest over first"], _trend_rows(machine, with_history))
+        blocks.append(only("markdown", Section([Heading(3, "History"), trend])))
+        images = []
+        for name, points in with_history.items():
+            result = latest.get(name) or next(r for _, run in reversed(machine.runs) for r in run.results if r.name == name)
+            images.append(drawer.image(machine, name, result, points, labels))
+        blocks.append(only("html", Section([Heading(3, "History: median per run, with its 95% interval"), Images(images)])))
+    if single:
+        heading = "Benchmarks with one run" if with_history else "The run's benchmarks (one run: no history to chart yet)"
+        blocks += [Heading(3, heading), Table(["benchmark", "median", "how well known", "throughput"], _single_rows(single))]
+    return blocks
+
+
+def _machine(s: Summary, drawer: _ChartDrawer) -> Section:
+    machine = s.machine
+    n = len(machine.runs)
+    title = f"{machine.description} ({n} run{'s' if n != 1 else ''}, fingerprint {machine.fingerprint})"
+    said = [*s.speedups, *s.scaling, f"best efficiency: {s.efficiency}", f"since the previous run: {s.since}"]
+    blocks = [
+        Heading(2, title),
+        Para("Latest run: ", code=str(s.latest_path)),
+        only("markdown", Bullets(said + [f"run quality: {flag}" for flag in s.flags])),
+        *([only("html", Bullets(s.flags, cls="flags"))] if s.flags else []),
+        Markdown(render.speedups(s.rows, "markdown")),
+        only("html", Table(*render.speedup_cells(s.rows))),
+        *_changes(s),
+        *_history(s, drawer),
+    ]
+    return Section(blocks, cls="machine")
+
+
+def write_report(sources: list[str | Path] | str | Path, out: str | Path, settings: compare.Settings = compare.Settings()) -> Written | None:
+    """The history report of the runs in ``sources`` (folders of stored runs, or run files); None without runs."""
+    out = Path(out)
+    cache = RunCache(out / ".cache" / "runs")
+    machines, warnings = collect(sources, cache)
+    if not machines:
+        return None
+    cache.prune()
+    charts_dir = out / "charts"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    summaries = [summarize(m, settings) for m in machines]
+    drawer = _ChartDrawer(charts_dir)
+    try:
+        document = _front(machines, summaries) + [_machine(s, drawer) for s in summaries]
+    finally:
+        drawer.close()
+    index, summary = out / "index.html", out / "summary.md"
+    replace_file(index, page.page(document).encode())
+    replace_file(summary, page.to_markdown(document).encode())
+    n_charts = sum(len(b.images) for b in _images(document))
+    return Written(index, summary, n_charts, sum(len(m.runs) for m in machines), len(machines), warnings, drawer.drawn)
+
+
+def _images(blocks: list):
+    for block in blocks:
+        if isinstance(block, Images):
+            yield block
+        elif isinstance(block, Section):
+            yield from _images(block.blocks)
