@@ -1,155 +1,32 @@
-"""``devicebench``: the command line. Parses, then hands each command to a ``cmd_*`` function.
+"""devicebench: read, compare and report stored benchmark runs (JSON under results/), at once.
 
-Exit codes: 0 fine, 1 a regression was found (or a check failed), 2 bad input or runs that
-cannot be compared (one line on stderr, no traceback), 3 an inconclusive comparison when
-``compare --fail-inconclusive`` asks for it.
+  devicebench info                   what this machine has (versions, CPU, GPUs, settings)
+  devicebench show latest            one run: medians, how well each is known, throughput
+  devicebench speedup latest         how much faster on each GPU than on this CPU, like for like
+  devicebench compare 1,2,3 4,5,6    gate runs against runs: exit 1 on a regression
+  devicebench report --out report    every stored run: index.html, summary.md, charts
+  devicebench export latest          one run in github-action-benchmark's format
+
+Exit status: 0 fine, 1 a regression was found (or a check failed), 2 bad input or runs
+that cannot be compared (one line on stderr), 3 an inconclusive comparison when
+``compare --fail-inconclusive`` asks for it. The benchmarks themselves run under pytest:
+``pytest benches --benchmark-only``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections import Counter
-from pathlib import Path
-from typing import NoReturn
 
+from . import commands
+from .commands import EXIT_BAD_INPUT, EXIT_OK
 from .render import FORMATS
-from .runs import Run
-
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, as for every other bad input
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
-
-
-def format_info(info: dict) -> str:
-    """The machine as a person reads it: what the tutorial's "is CUDA available?" section asks."""
-    fp = info["fingerprint"]
-    lines = [
-        f"torch {info['torch']}, torchvision {info['torchvision']}, CUDA {info['cuda']}, cuDNN {info['cudnn']}, "
-        f"Python {info['python']}",
-        f"CPU: {info['cpu_model']}, {info['cpu_threads']} threads ({info['torch_threads']} used by torch)",
-        f"CUDA available: {'yes' if info['cuda_available'] else 'no'}, GPUs: {info['gpu_count']}",
-    ]
-    if info["nvidia_driver"]:
-        lines.append(f"NVIDIA driver: {info['nvidia_driver']}")
-    for gpu in info["gpus"]:
-        lines.append(
-            f"  cuda:{gpu['index']}: {gpu['name']}, {gpu['memory_bytes'] / 2**30:.1f} GiB, "
-            f"compute capability {gpu['capability']}, {gpu['multiprocessors']} SMs"
-        )
-    settings = ", ".join(f"{k}={v}" for k, v in info["precision"].items())
-    lines.append(f"precision settings: {settings}")
-    lines.append(f"fingerprint: {fp['id']} (results folder results/{fp['slug']})")
-    return "\n".join(lines)
-
-
-def cmd_info(args: argparse.Namespace) -> int:
-    from . import fingerprint
-
-    info = fingerprint.machine_info()
-    if args.folder:  # for scripts: pytest-benchmark list --storage "$(devicebench info --folder)"
-        print(f"results/{info['fingerprint']['slug']}")
-    else:
-        print(json.dumps(info, indent=2) if args.json else format_info(info))
-    return EXIT_OK
-
-
-def _fail(message: str) -> NoReturn:
-    print(f"devicebench: error: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_BAD_INPUT)
-
-
-def _load(arg: str, results_dir: str = "results") -> tuple[str, Run]:
-    """A run from a file or a run id; bad input ends the command with one line and exit 2."""
-    from .runs import BadRun, is_file, load, resolve
-
-    try:
-        path = resolve(arg, results_dir, None if is_file(arg) else _machine_slug())
-        return str(path), load(path)
-    except BadRun as exc:
-        _fail(str(exc))
-
-
-def _load_side(arg: str, results_dir: str) -> tuple[str, list[Run], list[Path]]:
-    """One side of a comparison: a run, several joined by commas, or a folder of runs.
-
-    The same run given twice (by path, or the same content under another name) counts once:
-    a run is one observation, however often it is named.
-    """
-    import hashlib
-
-    from .compare import same_machine
-    from .runs import BadRun, load, stored_runs
-
-    loaded, seen = [], set()
-    for part in (p for p in arg.split(",") if p):
-        if _is_dir(part):
-            files = stored_runs(part)
-            if not files:
-                _fail(f"{part}: no stored runs in this folder")
-            try:
-                items = [(str(f), load(f)) for f in files]
-            except BadRun as exc:
-                _fail(str(exc))
-        else:
-            items = [_load(part, results_dir)]
-        for path, run in items:
-            key = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-            if key not in seen:
-                seen.add(key)
-                loaded.append((path, run))
-    if not loaded:
-        _fail(f"{arg!r}: no run given")
-    try:
-        same_machine([run for _, run in loaded])
-    except ValueError as exc:
-        _fail(f"{arg}: {exc}")
-    label = loaded[0][0] if len(loaded) == 1 else f"{len(loaded)} runs ({', '.join(Path(p).name[:4] for p, _ in loaded)})"
-    return label, [run for _, run in loaded], [Path(p).resolve() for p, _ in loaded]
-
-
-def _is_dir(path: str) -> bool:
-    try:
-        return Path(path).is_dir()
-    except OSError:
-        return False
-
-
-def _history(folder: str, like: Run, exclude: list[Path]) -> list[Run]:
-    """Stored runs under ``folder`` of the same fingerprint, size and software as ``like``, but
-    for the compared ones (by path or content); unreadable files are passed over."""
-    import hashlib
-
-    from .compare import history_key
-    from .runs import BadRun, load, stored_runs
-
-    if not _is_dir(folder):
-        return []
-    excluded = {p.resolve() for p in exclude}
-    hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in exclude}
-    found = []
-    for path in stored_runs(folder):
-        if path.resolve() in excluded or hashlib.sha256(path.read_bytes()).hexdigest() in hashes:
-            continue
-        try:
-            run = load(path)
-        except BadRun:
-            continue
-        if history_key(run) == history_key(like):
-            found.append(run)
-    return found
-
-
-def _machine_slug() -> str:
-    from .fingerprint import machine_info
-
-    return machine_info()["fingerprint"]["slug"]
 
 
 def _number(kind: type, low: float, high: float, inclusive: bool):
@@ -175,164 +52,6 @@ def _count(low: int, high: int):
     return _number(int, low, high, inclusive=True)
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    from . import runs
-
-    from . import render
-
-    _, run = _load(args.run, args.results)
-    print(render.plain(runs.describe_machine(run)) if args.format == "table" else render.md_text(runs.describe_machine(run)))
-    print()
-    print(render.run_tables(run, args.format))
-    if run.interrupted:
-        print("\ninterrupted: the run was stopped early (Ctrl-C or a timeout); the benchmarks it had not reached are missing")
-    text = render.plain if args.format == "table" else render.md_text
-    if run.failed:
-        print(f"\nfailed ({len(run.failed)}):")
-        for fullname, error in sorted(run.failed.items()):
-            print(f"  {text(fullname.rsplit('::', 1)[-1])}: {text(error)}")
-    skipped = Counter(run.skipped.values())
-    if skipped:
-        print(f"\nskipped ({sum(skipped.values())}):")
-        for reason, count in skipped.most_common():
-            print(f"  {count:3d} x {render.plain(reason) if args.format == 'table' else render.md_text(reason)}")
-    return EXIT_OK
-
-
-def cmd_check_timing(args: argparse.Namespace) -> int:
-    from . import render, targets
-    from .units import format_seconds
-
-    checks = targets.check_against_events(_load(args.run, args.results)[1], rel_tol=args.tolerance)
-    if not checks:
-        print(f"nothing to check: no benchmark in {render.plain(args.run)} ran on a GPU, so none has CUDA-event times")
-        return EXIT_OK
-    rows = [
-        [
-            render.Code(c.name),
-            format_seconds(c.median_s),
-            format_seconds(c.event_median_s),
-            f"{c.relative_diff:.1%}",
-            f"{format_seconds(c.allowance_s)} ({c.allowance})",
-            "agrees" if c.agrees else "DISAGREES",
-        ]
-        for c in checks
-    ]
-    print(render.table(["benchmark", "median", "CUDA events", "difference", "allowed", "verdict"], rows, args.format))
-    bad = [c.name for c in checks if not c.agrees]
-    if bad:
-        print(f"{len(bad)} of {len(checks)} disagree with CUDA events: {render.plain(', '.join(bad))}", file=sys.stderr)
-        return EXIT_REGRESSION
-    return EXIT_OK
-
-
-def cmd_check_targets(args: argparse.Namespace) -> int:
-    from . import render, targets
-
-    outcomes = targets.check(_load(args.run, args.results)[1])
-    rows = [[render.Safe(o.target), o.detail, "holds" if o.passed else "FAILS"] for o in outcomes]  # targets: the suite's own words
-    print(render.table(["target", "figures", "verdict"], rows, args.format))
-    failed = [o.target for o in outcomes if not o.passed]
-    if failed:
-        print(f"{len(failed)} of {len(outcomes)} targets fail or cannot be computed: {'; '.join(failed)}", file=sys.stderr)
-        return EXIT_REGRESSION
-    return EXIT_OK
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from . import compare, render
-
-    base_label, base, base_paths = _load_side(args.baseline, args.results)
-    cand_label, cand, cand_paths = _load_side(args.candidate, args.results)
-    # Stored history lends its spread only where a side has a single run.
-    wanted = not args.no_history and min(len(base), len(cand)) == 1
-    history = _history(args.history or args.results, cand[0], base_paths + cand_paths) if wanted else []
-    result = compare.compare_sides(base, cand, compare_settings(args), history)
-    if result.hardware_diff and not args.allow_mismatch:
-        parts = "; ".join(f"{k}: {b!r} vs {c!r}" for k, b, c in result.hardware_diff)
-        _fail(f"{base_label} and {cand_label} come from different machines ({parts}); --allow-mismatch compares them anyway")
-    print(render.comparison(result, args.format, base_label, cand_label))
-    if result.regressions:
-        return EXIT_REGRESSION
-    if result.environment_regressions:
-        print(
-            f"devicebench: not comparable: the environment changed between {base_label} and {cand_label}; "
-            "--allow-env-change counts its slowdowns as regressions",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
-    if not result.compared:
-        print(f"devicebench: not comparable: no benchmark of {cand_label} could be compared with {base_label}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if result.inconclusive and args.fail_inconclusive:
-        print(f"devicebench: inconclusive: {', '.join(result.inconclusive)} (--fail-inconclusive)", file=sys.stderr)
-        return EXIT_INCONCLUSIVE
-    return EXIT_OK
-
-
-def cmd_speedup(args: argparse.Namespace) -> int:
-    from . import render, runs, speedup
-
-    path, run = _load(args.run, args.results)
-    if args.format != "json":
-        print(runs.describe_machine(run))
-        print()
-    print(render.speedups(speedup.matrix(run), args.format))
-    return EXIT_OK
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from . import export
-    from .files import replace_file
-
-    _, run = _load(args.run, args.results)
-    entries = export.github_action(run)
-    if not entries:
-        _fail(f"{args.run[:200]}: the run has no results to export")
-    text = json.dumps(entries, indent=2) + "\n"
-    if args.output is None:
-        sys.stdout.write(text)
-        return EXIT_OK
-    try:
-        replace_file(Path(args.output), text.encode())
-    except OSError as exc:
-        _fail(f"--output {args.output[:200]}: cannot write there ({exc.strerror or exc})")
-    print(f"wrote {len(entries)} results to {args.output}", file=sys.stderr)
-    return EXIT_OK
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from . import report
-    from .runs import is_file
-
-    for source in args.results_dir:
-        if not (_is_dir(source) or is_file(source)):
-            _fail(f"{source[:200]}: no such folder or run file")
-    try:
-        written = report.write_report(args.results_dir, args.out, compare_settings(args))
-    except OSError as exc:
-        _fail(f"--out {args.out}: cannot write the report there ({exc.strerror or exc})")
-    if written is None:
-        _fail(f"{', '.join(args.results_dir)[:200]}: no stored runs")
-    for warning in written.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    kept = f", {written.charts - written.drawn} unchanged since the last report" if written.charts > written.drawn else ""
-    print(f"wrote {written.index} and {written.summary} ({written.charts} charts{kept}, {written.runs} runs, {written.machines} machines)")
-    return EXIT_OK
-
-
-def compare_settings(args: argparse.Namespace):
-    from .compare import Settings
-
-    return Settings(
-        threshold=args.threshold,
-        alpha=args.alpha,
-        accuracy_drop=args.accuracy_drop,
-        allow_env_change=getattr(args, "allow_env_change", False),
-        min_history=getattr(args, "min_history", Settings.min_history),
-    )
-
-
 def _add_compare_options(parser: argparse.ArgumentParser) -> None:
     from .compare import Settings
 
@@ -356,24 +75,27 @@ def _add_compare_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="devicebench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+RUN_HELP = "a run file, or a run id in --results: 0003, 3 or latest (this machine's)"
+RESULTS_HELP = "where run ids are looked up (default: results)"
+
+
+def _add_info(sub) -> None:
     info = sub.add_parser("info", help="what this machine has: versions, CPU, GPUs, precision settings")
     shown = info.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print the machine_info block the suite stores")
     shown.add_argument(
         "--folder", action="store_true", help="print only this machine's results folder (results/<machine>), which pytest-benchmark's --storage takes"
     )
-    info.set_defaults(func=cmd_info)
-    run_help = "a run file, or a run id in --results: 0003, 3 or latest (this machine's)"
-    results_help = "where run ids are looked up (default: results)"
-    show = sub.add_parser("show", help="one stored run as a table: medians, spread, cold start, throughput")
-    show.add_argument("run", help=run_help)
+    info.set_defaults(func=commands.cmd_info)
+
+
+def _add_checks(sub) -> list:
+    show = sub.add_parser("show", help="one stored run as a table: medians, spread, cold start, throughput, failures")
+    show.add_argument("run", help=RUN_HELP)
     show.add_argument("--format", choices=("table", "markdown"), default="table", help="terminal table (default) or Markdown")
-    show.set_defaults(func=cmd_show)
+    show.set_defaults(func=commands.cmd_show)
     check = sub.add_parser("check-timing", help="check a GPU run's medians against its CUDA-event times")
-    check.add_argument("run", help=run_help)
+    check.add_argument("run", help=RUN_HELP)
     check.add_argument(
         "--tolerance",
         type=_fraction(0, 1),
@@ -381,11 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative difference allowed (default 0.03); at least the sync cost the run measured, per call",
     )
     check.add_argument("--format", choices=("table", "markdown"), default="table")
-    check.set_defaults(func=cmd_check_timing)
+    check.set_defaults(func=commands.cmd_check_timing)
     targets = sub.add_parser("check-targets", help="the suite's GPU speed targets on one run; exit 1 if one fails or cannot be computed")
-    targets.add_argument("run", help=run_help)
+    targets.add_argument("run", help=RUN_HELP)
     targets.add_argument("--format", choices=("table", "markdown"), default="table")
-    targets.set_defaults(func=cmd_check_targets)
+    targets.set_defaults(func=commands.cmd_check_targets)
+    return [show, check, targets]
+
+
+def _add_compare(sub):
     comp = sub.add_parser(
         "compare",
         help="gate runs against baseline runs: exit 1 on a regression",
@@ -393,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         "1 a regression; 2 bad input, or not comparable (other hardware, slower across a changed environment, "
         "nothing compared); 3 inconclusive with --fail-inconclusive. Example: devicebench compare 4,6,8 5,7,9",
     )
-    comp.add_argument("baseline", help=run_help + "; several joined by commas (0004,0006,0008), or a folder of runs")
-    comp.add_argument("candidate", help=run_help + "; several joined by commas, or a folder of runs")
+    comp.add_argument("baseline", help=RUN_HELP + "; several joined by commas (0004,0006,0008), or a folder of runs")
+    comp.add_argument("candidate", help=RUN_HELP + "; several joined by commas, or a folder of runs")
     _add_compare_options(comp)
     comp.add_argument("--format", choices=FORMATS, default="table", help="terminal table (default), markdown or json")
     comp.add_argument("--allow-mismatch", action="store_true", help="compare runs of different hardware")
@@ -419,28 +145,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="the change under test is the software (torch, CUDA, cuDNN, driver, Python): count slowdowns "
         "across it as regressions (without it they make the runs not comparable, exit 2)",
     )
-    comp.set_defaults(func=cmd_compare)
-    speed = sub.add_parser("speedup", help="one run's speed-up matrix: cuda:0 over cpu, dp over cuda:0, efficiency")
-    speed.add_argument("run", help=run_help)
+    comp.set_defaults(func=commands.cmd_compare)
+    return comp
+
+
+def _add_outputs(sub) -> list:
+    speed = sub.add_parser("speedup", help="one run's speed-up matrix: each GPU over its CPU like for like, dp over cuda:0, efficiency")
+    speed.add_argument("run", help=RUN_HELP)
     speed.add_argument("--format", choices=FORMATS, default="table")
-    speed.set_defaults(func=cmd_speedup)
+    speed.set_defaults(func=commands.cmd_speedup)
     exp = sub.add_parser(
         "export",
         help="one run in another tool's format: github-action (github-action-benchmark's customBiggerIsBetter JSON)",
         description="Each benchmark as its throughput in its own unit (samples/s, TFLOP/s, GB/s, steps/s), the median's "
         "95%% interval as its range, the machine in its name. Example: devicebench export latest --output bench.json",
     )
-    exp.add_argument("run", help=run_help)
+    exp.add_argument("run", help=RUN_HELP)
     exp.add_argument("--format", choices=("github-action",), default="github-action", help="the output format (default github-action)")
     exp.add_argument("--output", metavar="FILE", help="write here (whole or not at all) instead of to standard output")
-    exp.set_defaults(func=cmd_export)
+    exp.set_defaults(func=commands.cmd_export)
     rep = sub.add_parser("report", help="history report of every stored run: index.html, summary.md, charts")
     rep.add_argument("results_dir", nargs="*", default=["results"], help="folders of stored runs, or run files (default: results)")
     rep.add_argument("--out", required=True, help="folder to write the report into")
     _add_compare_options(rep)
-    rep.set_defaults(func=cmd_report)
-    for command in (show, check, targets, comp, speed, exp):
-        command.add_argument("--results", default="results", help=results_help)
+    rep.set_defaults(func=commands.cmd_report)
+    return [speed, exp]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="devicebench", description=__doc__.split("Exit status")[0].strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_info(sub)
+    reads_runs = [*_add_checks(sub), _add_compare(sub), *_add_outputs(sub)]
+    for command in reads_runs:
+        command.add_argument("--results", default="results", help=RESULTS_HELP)
     return parser
 
 

@@ -45,71 +45,27 @@ import statistics
 from dataclasses import dataclass, field
 
 from . import quality as _quality_mod
-from . import schema, stats, work
+from . import stats, work
+from .machines import _cpu_detail_unknown, hardware_diff, history_key, same_machine, software_changes  # noqa: F401  (callers import them from here)
 from .runs import Result, Run, as_run
-
 from .verdicts import (  # noqa: F401  (the names compare's callers have always imported from here)
-    HARDWARE_KEYS,
-    SOFTWARE_KEYS,
+    ADDED,
+    CEILING,
+    FAILED,
     FASTER,
-    SLOWER,
-    UNCHANGED,
+    HARDWARE_KEYS,
     INCONCLUSIVE,
     NOT_COMPARABLE,
-    ADDED,
     REMOVED,
-    FAILED,
-    CEILING,
+    SLOWER,
+    SOFTWARE_KEYS,
+    UNCHANGED,
+    Comparison,
+    MachineMove,
+    QualityChange,
     Settings,
     TimeVerdict,
-    QualityChange,
-    MachineMove,
-    Comparison,
 )
-
-
-def hardware_diff(base: dict | Run, cand: dict | Run) -> list[tuple[str, object, object]]:
-    b, c = as_run(base), as_run(cand)
-    if not b.machine or not c.machine:
-        return []
-    # A fingerprint names "nodes" only for a torchrun job over several machines.
-    bf, cf = ({"nodes": 1, **run.fingerprint} for run in (b, c))
-    # A generic CPU name gains "cpu_detail"; a run stored before that has none, which is
-    # unknown, not different (compare warns).
-    unknown = {"cpu_detail"} if None in (bf.get("cpu_detail"), cf.get("cpu_detail")) else set()
-    return [(k, bf.get(k), cf.get(k)) for k in HARDWARE_KEYS if k not in unknown and bf.get(k) != cf.get(k)]
-
-
-def _cpu_detail_unknown(base: Run, cand: Run) -> str | None:
-    details = [run.fingerprint.get("cpu_detail") for run in (base, cand)]
-    if (details[0] is None) != (details[1] is None):
-        side = "baseline" if details[0] is None else "candidate"
-        return (
-            f"the {side} run does not record which CPU generation its generic CPU name stands for "
-            f"(stored before devicebench did): the other is {details[1] or details[0]}"
-        )
-    return None
-
-
-def software_changes(base: dict | Run, cand: dict | Run) -> list[tuple[str, object, object]]:
-    b, c = as_run(base).machine, as_run(cand).machine
-    if not b or not c:
-        return []
-    return [(k, b.get(k), c.get(k)) for k in SOFTWARE_KEYS if b.get(k) != c.get(k)]
-
-
-def same_machine(runs: list[dict | Run]) -> None:
-    """Raise ValueError when runs of one side come from different hardware."""
-    for other in runs[1:]:
-        diff = hardware_diff(runs[0], other)
-        if diff:
-            raise ValueError("runs of different machines cannot be merged: " + "; ".join(f"{k}: {a!r} vs {b!r}" for k, a, b in diff))
-
-
-def history_key(run: dict | Run) -> tuple:
-    """What a stored run must share with the compared ones to lend its spread: fingerprint, size, software."""
-    run = as_run(run)
-    return (run.fingerprint.get("id"), run.size, tuple(run.machine.get(k) for k in SOFTWARE_KEYS))
 
 
 @dataclass
@@ -174,45 +130,6 @@ def _shared_ceilings(runs: list[Run]) -> dict[str, set[str]]:
 def _number(info: dict, key: str) -> float | None:
     value = info.get(key)
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def quality_unlike(bi: dict, ci: dict) -> str | None:
-    """Why two results' declared quality figures cannot be judged (other epochs, data, batch, or work behind them), or None."""
-    b_figures, c_figures = _quality_mod.declared(bi), _quality_mod.declared(ci)
-    shared = sorted(set(b_figures) & set(c_figures))
-    if not shared:
-        return None
-    why = work.unlike(bi, ci, work.SAME_TRAINING)
-    if why:
-        return why
-    apart = [reason for name in shared if (reason := _quality_mod.same_work(b_figures[name], c_figures[name]))]
-    return "; ".join(apart) or None
-
-
-def _quality(name: str, bi: dict, ci: dict, settings: Settings) -> list[QualityChange]:
-    """What got worse beyond its rule (:mod:`devicebench.quality`): an absolute figure (accuracy)
-    down by more than ``accuracy_drop``, a relative one (a loss, peak memory) worse by more than
-    the threshold. Only declared figures, and only where both sides did the same work."""
-    changes = []
-    b_figures, c_figures = _quality_mod.declared(bi), _quality_mod.declared(ci)
-    if work.unlike(bi, ci, work.SAME_TRAINING):
-        return changes
-    for key in sorted(set(b_figures) & set(c_figures)):
-        bq, cq = b_figures[key], c_figures[key]
-        if _quality_mod.same_work(bq, cq):
-            continue
-        b, c = bq.value, cq.value
-        if bq.rule == "absolute":
-            drop = settings.accuracy_drop
-            worse, note = (c < b - drop, f"dropped by more than {drop}") if bq.better == "higher" else (c > b + drop, f"rose by more than {drop}")
-        elif bq.better == "lower":
-            grew = "grew" if schema.FIGURES.get(key) is not None and schema.FIGURES[key].unit == "B" else "worse"
-            worse, note = (c > b * (1 + settings.threshold), f"{grew} by more than {settings.threshold:.0%}")
-        else:
-            worse, note = (c < b / (1 + settings.threshold), f"worse by more than {settings.threshold:.0%}")
-        if worse:
-            changes.append(QualityChange(name, key, b, c, note))
-    return changes
 
 
 def _unlike(bi: dict, ci: dict) -> str | None:
@@ -416,8 +333,8 @@ class _Judge:
     def _test(self, name: str, fullname: str) -> None:
         base, cand, settings = self.base, self.cand, self.settings
         bi, ci = base.info(fullname), cand.info(fullname)
-        self.quality.extend(_quality(name, bi, ci, settings))
-        why = quality_unlike(bi, ci)
+        self.quality.extend(_quality_mod.changes(name, bi, ci, settings))
+        why = _quality_mod.unlike(bi, ci)
         if why:
             self.quality_skipped.append((name, why))
         reference = bi.get("workload") == CEILING

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import schema
+from . import schema, work
+from .verdicts import QualityChange, Settings
 
 RULES = ("relative", "absolute")
 _LEGACY_RULE = {"accuracy": "absolute", "relative": "relative"}
@@ -74,3 +75,42 @@ def same_work(a: Quality, b: Quality) -> str | None:
     if (a.better, a.rule) != (b.better, b.rule):
         return f"{a.name} declared differently ({a.better} is better, {a.rule} vs {b.better} is better, {b.rule})"
     return None
+
+
+def unlike(bi: dict, ci: dict) -> str | None:
+    """Why two results' declared quality figures cannot be judged (other epochs, data, batch, or work behind them), or None."""
+    b_figures, c_figures = declared(bi), declared(ci)
+    shared = sorted(set(b_figures) & set(c_figures))
+    if not shared:
+        return None
+    why = work.unlike(bi, ci, work.SAME_TRAINING)
+    if why:
+        return why
+    apart = [reason for name in shared if (reason := same_work(b_figures[name], c_figures[name]))]
+    return "; ".join(apart) or None
+
+
+def changes(name: str, bi: dict, ci: dict, settings: Settings) -> list[QualityChange]:
+    """What got worse beyond its rule (:mod:`devicebench.quality`): an absolute figure (accuracy)
+    down by more than ``accuracy_drop``, a relative one (a loss, peak memory) worse by more than
+    the threshold. Only declared figures, and only where both sides did the same work."""
+    changes = []
+    b_figures, c_figures = declared(bi), declared(ci)
+    if work.unlike(bi, ci, work.SAME_TRAINING):
+        return changes
+    for key in sorted(set(b_figures) & set(c_figures)):
+        bq, cq = b_figures[key], c_figures[key]
+        if same_work(bq, cq):
+            continue
+        b, c = bq.value, cq.value
+        if bq.rule == "absolute":
+            drop = settings.accuracy_drop
+            worse, note = (c < b - drop, f"dropped by more than {drop}") if bq.better == "higher" else (c > b + drop, f"rose by more than {drop}")
+        elif bq.better == "lower":
+            grew = "grew" if schema.FIGURES.get(key) is not None and schema.FIGURES[key].unit == "B" else "worse"
+            worse, note = (c > b * (1 + settings.threshold), f"{grew} by more than {settings.threshold:.0%}")
+        else:
+            worse, note = (c < b / (1 + settings.threshold), f"worse by more than {settings.threshold:.0%}")
+        if worse:
+            changes.append(QualityChange(name, key, b, c, note))
+    return changes

@@ -213,3 +213,15 @@ def test_the_kinds_know_the_accelerators_as_the_backends_do():
 
     assert kinds.ACCELERATOR_BACKENDS == {name for name, backend in backends.BACKENDS.items() if backend.accelerator}
     assert {k.backend for k in kinds.KINDS} <= set(backends.BACKENDS)
+
+
+def test_each_module_reads_in_one_sitting():
+    """No module over 450 lines, no function over 80: a newcomer can walk the library."""
+    long_modules = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > 450}
+    long_functions = {
+        f"{name}.{node.name}": node.end_lineno - node.lineno + 1
+        for name, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80
+    }
+    assert long_modules == {} and long_functions == {}

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from devicebench.workloads import cnn
+from devicebench.workloads import cnn, cnn_training
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_bf16_variant_code_runs_where_it_can(monkeypatch):
     images = data.synthetic(n_train=256, n_test=128)
     size = cnn.WORKLOAD.size("smoke")
     trainer = cnn.Trainer(devices.open_device("cpu"), "bf16", images, size, workers=0)
-    assert isinstance(trainer.model, cnn.Bf16Autocast)
+    assert isinstance(trainer.model, cnn_training.Bf16Autocast)
     assert trainer.train_x.is_contiguous(memory_format=torch.channels_last)
     loss = trainer.epoch()
     val_loss, accuracy = trainer.evaluate()

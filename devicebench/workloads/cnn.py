@@ -24,65 +24,18 @@ the first batch took to arrive (``first_batch_s``, worker start-up included).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import statistics
-import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .. import data, distributed
-from ..config import Rounds
 from ..env import cpu_threads
 from ..precision import PYTORCH_DEFAULTS
 from . import Context, Step, Timed, Variant, Workload
-
-
-@dataclass(frozen=True)
-class CnnSize:
-    """The tutorial's CNN: ``epochs`` training epochs over ``n_train`` images, batch 128, Adam.
-
-    Each epoch is one call: the first is the cold one, the others are the timed rounds (no
-    warm-up: the model keeps training from round to round). The epoch count is fixed per
-    size, never derived from measured speed, so that every device and every run trains the
-    same model for as long, and accuracies and losses compare like with like.
-    ``loader_workers`` is capped by the machine's cores.
-    """
-
-    n_train: int
-    n_test: int
-    epochs: int
-    batch_size: int = 128
-    lr: float = 1e-3  # Adam's default, as the tutorial leaves it
-    loader_workers: int = 4
-
-    @property
-    def rounds(self) -> Rounds:
-        """A training epoch a round: the cold epoch and ``epochs - 1`` timed ones, never more or fewer."""
-        return Rounds.fixed(self.epochs - 1)
-
-
-def build_model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, kernel_size=3),
-        torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, kernel_size=5),
-        torch.nn.MaxPool2d(2),
-        torch.nn.Dropout2d(0.1),
-        torch.nn.AdaptiveMaxPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(64, 32),
-        torch.nn.ReLU(),
-        torch.nn.Linear(32, 10),
-    )
-
-
-def parameter_count(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+from .cnn_training import CnnSize, Trainer, build_model, parameter_count  # noqa: F401  (build_model, parameter_count: named here as before)
 
 
 def loader_workers(size: CnnSize) -> int:
@@ -97,187 +50,6 @@ def loader_workers(size: CnnSize) -> int:
 def batch_per_process(size: CnnSize, world_size: int) -> int:
     """Each DDP rank's batch, so that the global batch (and so the optimizer's steps) equals one process's."""
     return max(1, size.batch_size // world_size)
-
-
-class Bf16Autocast(torch.nn.Module):
-    """The model's forward under bf16 autocast: DataParallel's replica threads do not inherit the caller's."""
-
-    def __init__(self, net: torch.nn.Module, device_type: str):
-        super().__init__()
-        self.net, self.device_type = net, device_type
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=self.device_type, dtype=torch.bfloat16):
-            return self.net(x)
-
-
-@dataclass
-class EpochStats:
-    data_wait_s: float
-    first_batch_s: float
-
-
-class Trainer:
-    """Model, optimizer and data for one variant on one device; ``epoch`` is one timed round."""
-
-    def __init__(
-        self,
-        device,
-        variant: str,
-        images: data.ImageData,
-        size: CnnSize,
-        workers: int,
-        shard: tuple[int, int] = (0, 1),
-        batch_size: int | None = None,
-    ):
-        """``shard`` = (rank, world size): under DDP each rank trains on its own part of the data,
-        with ``batch_size`` samples a step (default: the size's; see :func:`batch_per_process`)."""
-        self.device, self.variant, self.size, self.dataset = device, variant, size, images.name
-        self.batch_size = batch_size or size.batch_size
-        self.pinned = device.supports("pinned_memory")
-        self.workers = workers if variant == "loader" else 0
-        dev = device.torch_device
-        rank, world = shard
-        self.epochs_done = 0
-        self.n_train = min(size.n_train, len(images.train))
-        self.n_test = min(size.n_test, len(images.test))
-        self.channels_last = variant == "bf16"
-        self.net = build_model()
-        if self.channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
-        self.autocast_type = device.backend.autocast_type
-        self.model = device.wrap(Bf16Autocast(self.net, self.autocast_type) if variant == "bf16" else self.net)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=size.lr, capturable=variant == "cudagraph")
-        self.stats: list[EpochStats] = []
-        self.test_x = self._as_images(images.test_images[: self.n_test]).to(dev)
-        self.test_y = images.test_labels[: self.n_test].to(dev)
-        if variant == "loader":
-            train_set = torch.utils.data.Subset(images.train, range(self.n_train))
-            self.sampler = None
-            if world > 1:
-                self.sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=0)
-            self.loader = torch.utils.data.DataLoader(
-                train_set,
-                batch_size=self.batch_size,
-                shuffle=self.sampler is None,
-                sampler=self.sampler,
-                num_workers=self.workers,
-                pin_memory=self.pinned,
-                generator=torch.Generator().manual_seed(0),
-            )
-            self.n_train = len(self.sampler) if self.sampler is not None else self.n_train
-        else:
-            mine = torch.arange(rank, self.n_train, world)  # this rank's index shard
-            self.train_x = self._as_images(images.train_images[mine]).to(dev)
-            self.train_y = images.train_labels[mine].to(dev)
-            self.n_train = len(mine)
-            self.perm_gen = torch.Generator(device=dev).manual_seed(0)
-        self.replay = None
-        if variant == "cudagraph":
-            self._capture()
-
-    def _as_images(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], as ToTensor makes them."""
-        x = images.unsqueeze(1).float().div_(255)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-    @property
-    def samples_per_epoch(self) -> int:
-        if self.variant == "cudagraph":
-            return (self.n_train // self.batch_size) * self.batch_size
-        return self.n_train
-
-    def _autocast(self):
-        if self.variant == "bf16":
-            return torch.autocast(device_type=self.autocast_type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
-            loss = F.cross_entropy(self.model(x), y)
-        loss.backward()
-        self.optimizer.step()
-        return loss
-
-    def _capture(self) -> None:
-        bs = self.batch_size
-        self.static_x = self.train_x[:bs].clone()
-        self.static_y = self.train_y[:bs].clone()
-        self.replay, self.static_loss = self.device.backend.capture(
-            lambda: self._step(self.static_x, self.static_y), before=lambda: self.optimizer.zero_grad(set_to_none=True)
-        )
-
-    def epoch(self) -> torch.Tensor:
-        """One pass over the training set; returns the last batch's loss, still on the device."""
-        self.model.train()
-        if self.variant == "loader" and self.sampler is not None:
-            self.sampler.set_epoch(self.epochs_done)
-        self.epochs_done += 1
-        if self.variant == "loader":
-            return self._loader_epoch()
-        return self._resident_epoch()
-
-    def _loader_epoch(self) -> torch.Tensor:
-        dev, pinned = self.device.torch_device, self.pinned
-        wait, first, loss = 0.0, None, None
-        start = time.perf_counter()
-        batches = iter(self.loader)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                x, y = next(batches)
-            except StopIteration:
-                break
-            waited = time.perf_counter() - t0
-            wait += waited
-            if first is None:
-                first = time.perf_counter() - start
-            loss = self._step(x.to(dev, non_blocking=pinned), y.to(dev, non_blocking=pinned))
-        self.stats.append(EpochStats(wait, first or 0.0))
-        return loss
-
-    def _resident_epoch(self) -> torch.Tensor:
-        bs, n = self.batch_size, self.n_train
-        perm = torch.randperm(n, device=self.device.torch_device, generator=self.perm_gen)
-        n_batches = n // bs if self.replay is not None else math.ceil(n / bs)
-        wait, first, loss = 0.0, None, None
-        start = time.perf_counter()
-        for i in range(n_batches):
-            t0 = time.perf_counter()
-            idx = perm[i * bs : (i + 1) * bs]
-            if self.replay is not None:
-                torch.index_select(self.train_x, 0, idx, out=self.static_x)
-                torch.index_select(self.train_y, 0, idx, out=self.static_y)
-            else:
-                x, y = self.train_x[idx], self.train_y[idx]
-            wait += time.perf_counter() - t0
-            if first is None:
-                first = time.perf_counter() - start
-            if self.replay is not None:
-                self.replay()
-                loss = self.static_loss
-            else:
-                loss = self._step(x, y)
-        self.stats.append(EpochStats(wait, first or 0.0))
-        return loss
-
-    @torch.no_grad()
-    def evaluate(self, batch_size: int = 1000) -> tuple[float, float]:
-        """Loss and accuracy on the test images (call outside timing: it reads results back)."""
-        # Under DDP only rank 0 evaluates: the plain module, so no collective waits for the others.
-        model = self.net if self.device.is_ddp else self.model
-        self.model.eval()
-        total_loss = torch.zeros((), device=self.test_y.device)
-        correct = torch.zeros((), device=self.test_y.device, dtype=torch.long)
-        for i in range(0, self.n_test, batch_size):
-            x, y = self.test_x[i : i + batch_size], self.test_y[i : i + batch_size]
-            with self._autocast():
-                logits = model(x).float()
-            total_loss += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(1) == y).sum()
-        self.model.train()
-        return total_loss.item() / self.n_test, correct.item() / self.n_test
 
 
 @dataclass(frozen=True)
