@@ -1,6 +1,6 @@
 """The ``bench`` fixture's object: what a benchmark uses to run and record itself.
 
-For your own model (see README, "Your own models"):
+For your own model (docs/own-models.md):
 
     def test_my_model(bench, device):
         model = device.wrap(MyModel())          # on the device; DataParallel on ``dp``

@@ -50,7 +50,7 @@ class Rounds:
         return self if self.precision is None else dataclasses.replace(self, precision=precision)
 
 
-# Seed, measured (README, "How many rounds"): GPU kernels of 0.1-20 ms reach +-1% in well
+# Seed, measured (docs/how-it-measures.md, "How many rounds"): GPU kernels of 0.1-20 ms reach +-1% in well
 # under a second (the H200's matmuls, copies and graph replays: 0.02-0.6% after 500 rounds);
 # launch-bound GPU work and CPU work wander by 2-15% within a run and never get there, so
 # the time limit decides their cost: 5 s, half the old fixed budget, still 15+ rounds of a

@@ -47,3 +47,179 @@ def unit_label(key: str) -> str:
     """How a table names the unit of a stored key: ``tflops`` -> ``TFLOP/s``; an unknown key as itself."""
     figure = FIGURES.get(key)
     return figure.unit if figure and figure.unit else key
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key a devicebench result may store in its ``extra_info``."""
+
+    key: str
+    type: str  # "float", "int", "str", "bool", "list", "dict"; a trailing "?" allows null
+    unit: str  # "" where it has none
+    meaning: str
+
+    def accepts(self, value) -> bool:
+        if value is None:
+            return self.type.endswith("?")
+        kind = self.type.rstrip("?")
+        if kind == "float":
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, {"int": int, "str": str, "bool": bool, "list": list, "dict": dict}[kind]) and not (kind == "int" and isinstance(value, bool))
+
+
+def _keys(group: str, *rows: tuple[str, str, str, str]) -> dict[str, tuple[str, Key]]:
+    return {key: (group, Key(key, kind, unit, meaning)) for key, kind, unit, meaning in rows}
+
+
+# Every key a result of the suite (or of a bench of one's own) stores, by group: the one list
+# writers are held to (tests: no result of the suite stores a key that is not here) and the
+# docs' reference of result keys is made from (docs/reference/result-keys.md).
+KEYS = {
+    **_keys(
+        "what ran",
+        ("device", "str", "", "the device id: cpu, cuda:0, dp, dp:K, ddp:cpu, ddp:cuda, ddp:cuda:K, mps"),
+        ("device_type", "str", "", "torch's device type (cpu, cuda, mps)"),
+        ("device_name", "str", "", "the device's own name (an NVIDIA H200)"),
+        ("workload", "str", "", "the workload (matmul, cnn, ...; for a bench of one's own, the test function's name unless given)"),
+        ("variant", "str", "", "the variant (fp32, resident, ...; for one's own, the test's other parameters, or default)"),
+        ("size", "str", "", "--bench-size: seed or smoke"),
+        ("precision", "dict", "", "the numeric settings in force: TF32 flags, matmul precision, cuDNN settings"),
+        ("cpu_reference", "str?", "", "the CPU variant doing the same work, where the CPU cannot run this one (speedup's reference)"),
+        ("ceiling", "str?", "", "the ceiling variant bounding this one's throughput (efficiency's reference)"),
+        ("dataset", "str", "", "MNIST, FashionMNIST or synthetic"),
+        ("dtype", "str", "", "the tensors' dtype"),
+    ),
+    **_keys(
+        "sizes and work",
+        ("m", "int", "", "matmul rows of a"),
+        ("k", "int", "", "matmul columns of a, rows of b"),
+        ("n", "int", "", "matmul columns of b; linear regression: points"),
+        ("flops", "int", "FLOP", "floating-point operations of one call"),
+        ("nbytes", "int", "B", "bytes of the tensor copied"),
+        ("bytes_moved", "int", "B", "bytes a copy reads and writes"),
+        ("bytes_counted", "str", "", "what a GB/s counts (read + write)"),
+        ("steps", "int", "", "optimizer steps per call"),
+        ("lr", "float", "", "learning rate"),
+        ("n_train", "int", "", "training images"),
+        ("n_test", "int", "", "held-out test images"),
+        ("samples", "int", "", "samples per call (an epoch's, all ranks)"),
+        ("batch_size", "int", "", "the workload's batch size"),
+        ("global_batch", "int", "", "samples per optimizer step over all processes and replicas"),
+        ("batch_per_rank", "int", "", "a DDP rank's share of the global batch"),
+        ("workers", "int", "", "DataLoader worker processes per process"),
+        ("pin_memory", "bool", "", "pinned host memory for copies to the device"),
+        ("epochs", "int", "", "training epochs (fixed per size)"),
+        ("parameters", "int", "", "the model's parameters"),
+    ),
+    **_keys(
+        "timing",
+        ("cold_start_s", "float", "s", "the first call, apart from the steady ones"),
+        ("warmup_rounds", "int", "", "warm-up calls, not counted"),
+        ("warmup_s", "list", "s", "each warm-up call's seconds"),
+        ("iterations", "int", "", "calls per timed round (short steps are looped; the round is divided by it)"),
+        ("calls", "int", "", "every call the step got: cold, warm-up, timed, and pytest-benchmark's extra ones"),
+        ("stop_reason", "str", "", "why the rounds stopped: converged, time limit, round limit"),
+        ("median_ci_low_s", "float?", "s", "the median's distribution-free 95% interval, low end"),
+        ("median_ci_high_s", "float?", "s", "the median's distribution-free 95% interval, high end"),
+        ("median_precision", "float?", "", "the interval's half-width over the median"),
+        ("target_precision", "float?", "", "the half-width the rounds aimed at (--bench-precision); null for a fixed count"),
+        ("timed_rounds_s", "float", "s", "seconds spent in timed rounds"),
+        ("setup_s", "float", "s", "building the step: model and data on the device, a graph's capture"),
+        ("cuda_event_median_s", "float", "s", "median per call by CUDA events around the same calls"),
+        ("cuda_event_q1_s", "float", "s", "first quartile by CUDA events"),
+        ("cuda_event_q3_s", "float", "s", "third quartile by CUDA events"),
+        ("sync_overhead_max_s", "float", "s", "the most an empty synchronized round cost beyond its device work"),
+    ),
+    **_keys(
+        "throughput",
+        ("throughput_unit", "str", "", "which key holds the throughput"),
+        ("tflops", "float", "TFLOP/s", "trillion floating-point operations per second"),
+        ("gb_per_s", "float", "GB/s", "10^9 bytes per second moved (a copy within a device counts read + write)"),
+        ("gbps", "float", "GB/s", "the old name of gb_per_s (runs before 2026-11-29), read as gb_per_s"),
+        ("steps_per_s", "float", "steps/s", "optimizer steps per second"),
+        ("samples_per_s", "float", "samples/s", "training or loading samples per second"),
+    ),
+    **_keys(
+        "what it learned",
+        ("quality", "dict", "", "the declared quality figures: {name: {value, better, rule, after}} (devicebench.quality)"),
+        ("final_loss", "float", "", "loss of the last training step"),
+        ("val_loss", "float", "", "loss on the held-out images"),
+        ("val_accuracy", "float", "", "accuracy on the held-out images"),
+        ("accuracy_per_epoch", "list", "", "validation accuracy after each epoch"),
+        ("learned_w", "list", "", "the linear regression's learned weights"),
+        ("learned_b", "float", "", "the linear regression's learned bias"),
+        ("target_accuracy", "float", "", "the accuracy time_to_accuracy_s waits for"),
+        ("time_to_accuracy_s", "float?", "s", "seconds from setup until the target accuracy; null if not reached"),
+        ("epochs_to_accuracy", "int?", "", "epochs until the target accuracy; null if not reached"),
+        ("peak_memory_bytes", "int?", "B", "peak device memory allocated; null on the CPU"),
+    ),
+    **_keys(
+        "the CNN's epoch",
+        ("epoch_s", "float", "s", "median seconds of a timed epoch"),
+        ("data_wait_s", "float", "s", "of which the host waited for data"),
+        ("step_s", "float", "s", "of which the training steps: epoch_s - data_wait_s"),
+        ("first_batch_s", "float", "s", "until the first batch of the cold epoch arrived (worker start-up included)"),
+        ("first_batch_steady_s", "float", "s", "until the first batch arrived, median of the timed epochs"),
+    ),
+    **_keys(
+        "several devices",
+        ("dp_replicas", "int", "", "DataParallel replicas"),
+        ("dp_note", "str", "", "a one-replica DataParallel says so"),
+        ("world_size", "int", "", "DDP ranks"),
+        ("backend", "str", "", "the DDP collective backend: gloo, nccl"),
+        ("ddp_note", "str", "", "a world of one rank says so"),
+        ("samples_per_rank", "list", "", "each rank's samples per epoch"),
+        ("threads_per_rank", "int", "", "torch threads of each rank"),
+        ("per_rank_samples_per_s", "list", "samples/s", "each rank's throughput"),
+        ("rank0_epoch_s", "list", "s", "rank 0's own epoch times"),
+        ("launcher", "str", "", "torchrun, where it started the ranks"),
+        ("nodes", "int", "", "machines of a torchrun job"),
+        ("ranks_per_node", "int", "", "ranks on each machine"),
+        ("rdzv_run_id", "str", "", "torchrun's rendezvous id"),
+        ("hosts", "list", "", "each rank's host name"),
+        ("node_software", "list", "", "each rank's torch, CUDA, NCCL, device and threads"),
+    ),
+    **_keys(
+        "what the device did",
+        ("sensors", "str", "", "where the sensors came from (nvml, rapl), or why not recorded"),
+        ("gpu_sm_clock_mhz_min", "float?", "MHz", "lowest SM clock over the rounds"),
+        ("gpu_sm_clock_mhz_median", "float?", "MHz", "median SM clock over the rounds"),
+        ("gpu_memory_clock_mhz_min", "float?", "MHz", "lowest memory clock"),
+        ("gpu_memory_clock_mhz_median", "float?", "MHz", "median memory clock"),
+        ("gpu_temperature_c_max", "float?", "C", "highest GPU temperature"),
+        ("gpu_power_w_median", "float?", "W", "median GPU power"),
+        ("clock_event_reasons", "list", "", "why the clocks were held back (decoded NVML reasons)"),
+        ("throttled_rounds", "int", "", "rounds during which a clock was held back"),
+        ("energy_j", "float", "J", "energy of the timed calls (the window's mean power for their seconds)"),
+        ("energy_per_call_j", "float", "J", "energy per timed call"),
+        ("power_w", "float", "W", "mean power over the window"),
+        ("energy_window_s", "float", "s", "seconds between the counter's two readings"),
+        ("energy_window_j", "float", "J", "the counter's whole difference over the window"),
+        ("energy_note", "str", "", "why energy was not measured"),
+    ),
+}
+
+
+def unknown_keys(info: dict) -> list[str]:
+    """The keys of a result's extra_info that :data:`KEYS` does not list, or lists with another type."""
+    return sorted(k for k, v in info.items() if k not in KEYS or not KEYS[k][1].accepts(v))
+
+
+def reference_markdown() -> str:
+    """The docs' reference of result keys, made from :data:`KEYS` (docs/reference/result-keys.md)."""
+    out = [
+        "# Result keys",
+        "",
+        "Every key a devicebench result stores in its pytest-benchmark `extra_info`, made from",
+        "`devicebench.schema.KEYS` (a test holds this page to it). A type ending in `?` may be null.",
+        "A bench of one's own adds what it puts in `bench.info` beside these.",
+        "",
+    ]
+    groups: dict[str, list[Key]] = {}
+    for group, key in KEYS.values():
+        groups.setdefault(group, []).append(key)
+    for group, keys in groups.items():
+        out += [f"## {group[0].upper()}{group[1:]}", "", "| key | type | unit | meaning |", "| --- | --- | --- | --- |"]
+        out += [f"| `{k.key}` | {k.type} | {k.unit} | {k.meaning} |" for k in keys]
+        out.append("")
+    return "\n".join(out)

@@ -5,7 +5,7 @@ on the CPU, the kernel's RAPL energy counters (``/sys/class/powercap``) where it
 them. Where neither is there (no driver, no library, a VM without RAPL, a counter only root
 may read), every figure is "not recorded" with the reason, never a guess.
 
-Sensor limits, stated where the figures are used (README, "What the GPU did"):
+Sensor limits, stated where the figures are used (docs/how-it-measures.md, "What the GPU did"):
 - NVML's energy counter (millijoules since the driver loaded) updates about every 100 ms:
   energy is read around all the timed rounds together and divided among them, never per
   round, and a window shorter than :data:`MIN_ENERGY_WINDOW_S` is not reported.

@@ -20,7 +20,7 @@ CEILING = "ceiling"  # the workload whose benchmarks measure the machine, not th
 class Settings:
     # The smallest slowdown worth failing a change for. The whole 95% interval must clear
     # it, so a slowdown is caught reliably only when it is well past it: at the 2-core
-    # machine's spread, 7 runs a side catch a 15% slowdown (README, "How often the gate is wrong").
+    # machine's spread, 7 runs a side catch a 15% slowdown (docs/comparing.md, "How often the gate is wrong").
     threshold: float = 0.05
     alpha: float = 0.05  # family-wise: the chance that a comparison of unchanged code shows any regression
     accuracy_drop: float = 0.01  # one point of validation accuracy

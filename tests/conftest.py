@@ -53,7 +53,8 @@ def subprocess_pytest(*args: str, storage: Path, env_extra: dict | None = None) 
     # Decompressed data sets go to a cache of the test's own, not the user's.
     env["DEVICEBENCH_CACHE"] = str(storage.parent / f"{storage.name}-cache")
     env.update(env_extra or {})
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}", *args]
+    # The benchmarks run in their own order (a test may interrupt the n-th), whatever plugin shuffles the harness tests.
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", f"--benchmark-storage=file://{storage}", *args]
     return cmd, env
 
 

@@ -2,8 +2,8 @@
 
 ``tests/data/runs/gate/A`` holds unchanged seed-size CPU runs and ``S`` the same with every
 matmul step 15% slower, interleaved A S A S ... on the 2-core machine
-(``tests/data/make-gate-runs``). This module forms every comparison README reports, and
-``tests/test_gate_rates.py`` holds the gate to the rates; run it as a script for README's table:
+(``tests/data/make-gate-runs``). This module forms every comparison docs/comparing.md reports, and
+``tests/test_gate_rates.py`` holds the gate to the rates; run it as a script for that page's table:
 
     python -m tests.gate_rates
 """

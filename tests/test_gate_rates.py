@@ -1,4 +1,4 @@
-"""How often the gate is wrong, on the committed gate runs (README, "How often the gate is wrong").
+"""How often the gate is wrong, on the committed gate runs (docs/comparing.md, "How often the gate is wrong").
 
 14 unchanged seed-size CPU runs and 14 with every matmul step 15% slower, interleaved on the
 2-core machine (``tests/data/make-gate-runs``); ``tests/gate_rates.py`` forms the comparisons.

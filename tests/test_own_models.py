@@ -26,10 +26,10 @@ def devicebench(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory) -> Path:
-    """The example project run twice, unchanged, as its README says (smoke budget, stored on request)."""
+    """The example project run twice, unchanged, as its docstring says (smoke budget, stored on request)."""
     root = tmp_path_factory.mktemp("own") / "project"
     shutil.copytree(EXAMPLE, root)
-    cmd = [sys.executable, "-m", "pytest", "test_models.py", "--benchmark-only", "--bench-size=smoke", "--benchmark-autosave", "-p", "no:cacheprovider", "-rs"]
+    cmd = [sys.executable, "-m", "pytest", "test_models.py", "--benchmark-only", "--bench-size=smoke", "--benchmark-autosave", "-p", "no:cacheprovider", "-p", "no:randomly", "-rs"]
     for _ in range(2):
         proc = subprocess.run(cmd, cwd=root, env=_env(), capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -90,3 +90,23 @@ def test_show_export_and_report_read_them(two_runs, tmp_path):
     report = devicebench(two_runs, "report", "results", "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     assert "test_transformer_encoder_inference" in (tmp_path / "report" / "summary.md").read_text()
+
+
+def test_the_ci_recipe_gates_another_project(tmp_path):
+    """docs/ci.md's loop, two runs a side, on a project of one's own: the folders compare, unchanged code passes."""
+    root = tmp_path / "project"
+    (root / "tests" / "bench").mkdir(parents=True)
+    (root / "tests" / "bench" / "test_step.py").write_text(
+        "import torch\n\n\ndef test_step(bench, device):\n"
+        "    x = torch.randn(128, 128, device=device.torch_device)\n"
+        "    bench.run(device, lambda: x @ x)\n    bench.throughput('tflops', 2 * 128**3 / 1e12)\n"
+    )
+    for _ in range(2):
+        for side in ("baseline", "candidate"):
+            cmd = [sys.executable, "-m", "pytest", "tests/bench", "--benchmark-only", "--bench-devices=cpu", "-q", "-p", "no:randomly",
+                   "--benchmark-autosave", f"--benchmark-storage=file://{tmp_path / 'runs' / side}"]
+            proc = subprocess.run(cmd, cwd=root, env=_env(), capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+    gate = devicebench(root, "compare", str(tmp_path / "runs" / "baseline"), str(tmp_path / "runs" / "candidate"), "--format", "markdown")
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert "2 runs" in gate.stdout and "test_step[cpu]" in gate.stdout

@@ -84,6 +84,40 @@ def test_every_result_carries_its_context_and_raw_times(smoke_run):
         assert info["cold_start_s"] > 0
 
 
+def test_every_key_a_result_stores_is_in_the_schema(smoke_run):
+    """Writers are held to one list of stored keys (devicebench.schema.KEYS), with their types."""
+    from devicebench import schema
+
+    data = json.loads(smoke_run.run_files()[0].read_text())
+    unknown = {b["name"]: schema.unknown_keys(b["extra_info"]) for b in data["benchmarks"]}
+    assert {name: keys for name, keys in unknown.items() if keys} == {}
+
+
+def test_every_stored_run_keeps_to_the_schema():
+    """The runs in results/ and the golden runs: every key they store is one the schema lists."""
+    from devicebench import schema
+
+    from .conftest import ROOT
+
+    found = {}
+    for path in [*ROOT.glob("results/**/*.json"), *ROOT.glob("tests/data/runs/**/*.json")]:
+        data = json.loads(path.read_text())
+        for bench in data.get("benchmarks", []):
+            keys = schema.unknown_keys(bench.get("extra_info") or {})
+            if keys:
+                found[f"{path.name}::{bench['name']}"] = keys
+    assert found == {}
+
+
+def test_the_docs_reference_of_result_keys_is_made_from_the_schema():
+    from devicebench import schema
+
+    from .conftest import ROOT
+
+    page = (ROOT / "docs" / "reference" / "result-keys.md").read_text()
+    assert page == schema.reference_markdown(), "regenerate it: see docs/architecture.md, Contributing"
+
+
 def test_linear_regression_records_what_it_learned(smoke_run):
     data = json.loads(smoke_run.run_files()[0].read_text())
     for bench in data["benchmarks"]:
@@ -211,7 +245,7 @@ def test_pytest_benchmark_tables_are_one_per_workload_and_every_benchmark_names_
 
 
 def test_pytest_benchmark_list_and_compare_find_runs_with_the_machine_folder(smoke_run, tmp_path):
-    """README's recipe: pytest-benchmark's --storage takes results/<machine> (devicebench info --folder)."""
+    """The manual's recipe (docs/getting-started.md): pytest-benchmark's --storage takes results/<machine> (devicebench info --folder)."""
     [run] = smoke_run.run_files()
     slug = json.loads(run.read_text())["machine_info"]["devicebench"]["fingerprint"]["slug"]
     folder = tmp_path / "results" / slug
@@ -227,7 +261,7 @@ def test_pytest_benchmark_list_and_compare_find_runs_with_the_machine_folder(smo
     )
     assert compared.returncode == 0, compared.stderr
     assert "benchmark 'device=cpu'" in compared.stdout and "test_data_pipeline[workers0-pageable]" in compared.stdout
-    # One level up (results/), pytest-benchmark finds nothing: the reason README names the flag.
+    # One level up (results/), pytest-benchmark finds nothing: the reason the manual names the flag.
     above = subprocess.run([*cli, "--storage", str(tmp_path / "results"), "list"], capture_output=True, text=True, cwd=tmp_path)
     assert run.name not in above.stdout
     folder_line = subprocess.run([sys.executable, "-m", "devicebench", "info", "--folder"], capture_output=True, text=True, cwd=tmp_path)

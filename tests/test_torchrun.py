@@ -29,7 +29,7 @@ def launch_two_nodes(tmp_path, *pytest_args: str, env_extra: dict | None = None)
             sys.executable, "-m", "torch.distributed.run",
             "--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(node), "--max-restarts", "0",
             "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", run_id,
-            "-m", "pytest", str(BENCHES), "-p", "no:cacheprovider", "--benchmark-only", "--bench-size=smoke",
+            "-m", "pytest", str(BENCHES), "-p", "no:cacheprovider", "-p", "no:randomly", "--benchmark-only", "--bench-size=smoke",
             "--bench-devices=cpu,ddp:cpu", "--bench-dist-timeout=60", "--benchmark-autosave", f"--benchmark-storage=file://{tmp_path / 'results'}",
             *pytest_args,
         ]  # fmt: skip
