@@ -7,4 +7,4 @@ from devicebench.workloads import ceilings
 
 @pytest.mark.parametrize("variant", ceilings.WORKLOAD.variant_names)
 def test_ceiling(bench, device, variant, workload_context):
-    bench.measure(ceilings.WORKLOAD, device, variant, workload_context)
+    bench.run_workload(ceilings.WORKLOAD, device, variant, workload_context)

@@ -7,4 +7,4 @@ from devicebench.workloads import linreg
 
 @pytest.mark.parametrize("variant", linreg.WORKLOAD.variant_names)
 def test_linear_regression(bench, device, variant, workload_context):
-    bench.measure(linreg.WORKLOAD, device, variant, workload_context)
+    bench.run_workload(linreg.WORKLOAD, device, variant, workload_context)

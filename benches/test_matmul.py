@@ -7,4 +7,4 @@ from devicebench.workloads import matmul
 
 @pytest.mark.parametrize("variant", matmul.WORKLOAD.variant_names)
 def test_matmul(bench, device, variant, workload_context):
-    bench.measure(matmul.WORKLOAD, device, variant, workload_context)
+    bench.run_workload(matmul.WORKLOAD, device, variant, workload_context)

@@ -7,4 +7,4 @@ from devicebench.workloads import transfer
 
 @pytest.mark.parametrize("variant", transfer.WORKLOAD.variant_names)
 def test_transfer(bench, device, variant, workload_context):
-    bench.measure(transfer.WORKLOAD, device, variant, workload_context)
+    bench.run_workload(transfer.WORKLOAD, device, variant, workload_context)

@@ -9,7 +9,7 @@ For your own model (docs/own-models.md):
         bench.throughput("samples_per_s", 64)
 
 The suite's own benchmarks declare their workloads (:mod:`devicebench.workloads`) and call
-:meth:`Bench.measure`, which skips what does not apply, sets the variant's numeric
+:meth:`Bench.run_workload`, which skips what does not apply, sets the variant's numeric
 settings, builds and times the step, records its throughput and checks what it learned.
 Timing, the record of the settings in force and the cold start are handled here and in
 :mod:`devicebench.timing`, the same way for every benchmark.
@@ -97,7 +97,7 @@ class Bench:
         benchmark,
         size: Size,
         progress: Progress | None = None,
-        precision: float | None = None,
+        within: float | None = None,
         *,
         test: str | None = None,
         params: dict | None = None,
@@ -106,7 +106,7 @@ class Bench:
         self.benchmark = benchmark
         self.size = size
         self.progress = progress
-        self.precision = precision  # --bench-precision; None: the size's
+        self.within = within  # --bench-median-within; None: the size's
         self.test = test  # the test function's name: a result's workload unless given
         self.params = params or {}  # the test's parameters other than its device: its variant unless given
         self.budget = budget  # pytest-benchmark's options and mark, where they change the size's
@@ -189,7 +189,7 @@ class Bench:
             chosen = self.size.rounds
         min_rounds = min_rounds if min_rounds is not None else self.budget.min_rounds
         max_time_s = max_time_s if max_time_s is not None else self.budget.max_time_s
-        if chosen.precision is not None and (min_rounds is not None or max_time_s is not None):
+        if chosen.within is not None and (min_rounds is not None or max_time_s is not None):
             lowest = min_rounds if min_rounds is not None else chosen.min_rounds
             chosen = Rounds(
                 warmup=chosen.warmup,
@@ -198,10 +198,10 @@ class Bench:
                 max_time_s=max_time_s if max_time_s is not None else chosen.max_time_s,
                 min_time_s=chosen.min_time_s,
                 settle_rounds=chosen.settle_rounds,
-                precision=chosen.precision,
+                within=chosen.within,
             )
-        if self.precision is not None:
-            chosen = chosen.with_precision(self.precision)
+        if self.within is not None:
+            chosen = chosen.aiming_within(self.within)
         return chosen
 
     def quality(self, name: str, value: float, *, higher_is_better: bool, rule: str = "relative", after: str | None = None) -> None:
@@ -236,7 +236,7 @@ class Bench:
         built, self.info["setup_s"] = timed_setup(device, build)
         return built
 
-    def measure(self, workload: Workload, device: BenchDevice | None, variant_name: str, context: Context) -> None:
+    def run_workload(self, workload: Workload, device: BenchDevice | None, variant_name: str, context: Context) -> None:
         """One declared workload's variant on ``device`` (None: a host workload, on the CPU)."""
         variant = workload.variant(variant_name)
         reason = devices.launch_skip_reason("cpu") if device is None else None

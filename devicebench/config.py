@@ -26,10 +26,10 @@ class Rounds:
 
     One cold call (recorded apart as ``cold_start_s``) and ``warmup`` calls that are not
     counted; then timed rounds until the median is known: its distribution-free 95% interval
-    lies within +-``precision`` of it, after at least ``settle_rounds`` rounds and
+    lies within +-``within`` of it, after at least ``settle_rounds`` rounds and
     ``min_time_s`` (stop reason "converged"). Otherwise the rounds stop at ``max_time_s``
     ("time limit") or ``max_rounds`` ("round limit") and the result is noisy. Never fewer
-    than ``min_rounds``, whatever the time. ``precision=None`` runs exactly ``min_rounds``
+    than ``min_rounds``, whatever the time. ``within=None`` runs exactly ``min_rounds``
     (:meth:`fixed`: a training epoch per round, whose count the accuracy depends on).
     """
 
@@ -39,15 +39,15 @@ class Rounds:
     max_time_s: float
     min_time_s: float = 0.5
     settle_rounds: int = 6  # the fewest rounds with a 95% interval for the median
-    precision: float | None = 0.01
+    within: float | None = 0.01  # the median's 95% interval, half-width over the median, to stop at
 
     @classmethod
     def fixed(cls, rounds: int, warmup: int = 0) -> Rounds:
-        return cls(warmup=warmup, min_rounds=rounds, max_rounds=rounds, max_time_s=math.inf, min_time_s=0.0, precision=None)
+        return cls(warmup=warmup, min_rounds=rounds, max_rounds=rounds, max_time_s=math.inf, min_time_s=0.0, within=None)
 
-    def with_precision(self, precision: float) -> Rounds:
-        """The same budget aiming at another precision (``--bench-precision``); fixed counts stay fixed."""
-        return self if self.precision is None else dataclasses.replace(self, precision=precision)
+    def aiming_within(self, within: float) -> Rounds:
+        """The same budget aiming at another interval (``--bench-median-within``); fixed counts stay fixed."""
+        return self if self.within is None else dataclasses.replace(self, within=within)
 
 
 # Seed, measured (docs/how-it-measures.md, "How many rounds"): GPU kernels of 0.1-20 ms reach +-1% in well
@@ -58,7 +58,7 @@ class Rounds:
 SEED_ROUNDS = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=5.0)
 # Smoke: enough rounds for a median, nothing more; the tests run this size.
 SMOKE_ROUNDS = Rounds(warmup=1, min_rounds=3, max_rounds=10, max_time_s=0.2, min_time_s=0.0)
-DEFAULT_PRECISION = 0.01  # NVBench's default is 0.5%; 1% is what --bench-precision starts from
+DEFAULT_WITHIN = 0.01  # NVBench's default is 0.5%; 1% is what --bench-median-within starts from
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import torch
 
-DATASET_NAMES = ("MNIST", "FashionMNIST", "synthetic")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 

@@ -154,7 +154,8 @@ class BenchDevice:
         return backends.of(self.torch_device)
 
     @property
-    def kind(self) -> str:
+    def device_type(self) -> str:
+        """torch's device type (``cpu``, ``cuda``, ``mps``); the kind of device *id* is :func:`kinds.kind_of`."""
         return self.torch_device.type
 
     @property
@@ -239,7 +240,7 @@ class BenchDevice:
 
     def describe(self) -> dict:
         """What a result records about its device."""
-        info = {"device": self.id, "device_type": self.kind}
+        info = {"device": self.id, "device_type": self.device_type}
         name = self.backend.name(self.torch_device)
         if name:
             info["device_name"] = name

@@ -1,7 +1,7 @@
 """Quality figures: what a benchmark learned or used (a loss, an accuracy, peak memory), declared, never guessed.
 
 A result declares each figure it wants judged (``bench.quality(...)``; the suite's workloads
-through :meth:`devicebench.bench.Bench.measure`), stored as ``extra_info["quality"]``:
+through :meth:`devicebench.bench.Bench.run_workload`), stored as ``extra_info["quality"]``:
 ``{name: {"value", "better", "rule", "after"}}``. ``rule`` is ``relative`` (worse by more
 than the gate's threshold) or ``absolute`` (down by more than the accuracy drop); ``after``
 is the work the figure was read after ("23 calls", "500 steps from the same start"), and

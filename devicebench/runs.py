@@ -196,10 +196,6 @@ class Result:
         return self.stats.get("rounds") or len(self.round_s)
 
     @property
-    def iqr_s(self) -> float | None:
-        return self.stats.get("iqr")
-
-    @property
     def unit(self) -> str | None:
         return self.info.get("throughput_unit")
 

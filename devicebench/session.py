@@ -54,7 +54,7 @@ class RunSession:
         self.config = config
         self.size = get_size(options.get(config, "bench_size"))
         self.selected = options.get(config, "bench_devices")
-        self.precision = config.getoption("bench_precision", None)  # None: the size's
+        self.within = config.getoption("bench_median_within", None)  # None: the size's
         self.started = False
         self.recorder: recording.RunRecorder | None = None
         self._machine: dict | None = None
@@ -181,7 +181,7 @@ class RunSession:
             benchmark,
             self.size,
             Progress(self.config, request.node.name),
-            precision=self.precision,
+            within=self.within,
             test=request.node.originalname,
             params=_params_of(request.node),
             budget=self._budget(request.node),

@@ -74,12 +74,7 @@ class Row:
     unit: str | None = None  # the throughput unit the row's work is counted in
     ceiling: str | None = None  # the ceiling variant its efficiency is against (``matmul-fp32``)
 
-    # The first GPU's figures under the names the matrix always had.
-    @property
-    def cuda_s(self) -> float | None:
-        return self.accelerators["cuda:0"].median_s if "cuda:0" in self.accelerators else None
-
-    @property
+    @property  # the first GPU's speed-up under the name the matrix always had
     def gpu_over_cpu(self) -> float | None:
         return self.accelerators["cuda:0"].over_cpu if "cuda:0" in self.accelerators else None
 

@@ -15,7 +15,7 @@ optional ``setup`` that is run, untimed, before every call. The sequence is:
    the machine interrupted does not turn the loop off);
 3. timed rounds through pytest-benchmark's ``pedantic`` (so its statistics, table and JSON
    storage apply) until the median is known (:class:`devicebench.config.Rounds`): its
-   distribution-free 95% interval lies within +-``precision`` of it (after ``settle_rounds``
+   distribution-free 95% interval lies within +-``within`` of it (after ``settle_rounds``
    rounds and ``min_time_s``), or the time limit or the round limit is reached (then the
    result is "noisy"). Why it stopped, the interval and the precision reached are recorded.
    On CUDA, events recorded around the same calls give an independent median
@@ -78,7 +78,7 @@ class StopRule:
     """When a benchmark's rounds are enough (NVBench's ``stopping_criterion``, for :class:`Rounds`).
 
     Never before ``min_rounds``; then at ``max_rounds`` ("round limit") or ``max_time_s``
-    ("time limit"), or once the median's 95% interval lies within +-``precision`` of it after
+    ("time limit"), or once the median's 95% interval lies within +-``within`` of it after
     ``settle_rounds`` rounds and ``min_time_s`` ("converged"). The rounds so far are kept in
     ascending order as they come (an insertion, microseconds), so the interval is two look-ups.
     Under torchrun only rank 0's answer counts (``device.agree``).
@@ -94,7 +94,8 @@ class StopRule:
         bisect.insort(self.ordered, seconds)
 
     @property
-    def precision(self) -> float | None:
+    def half_width(self) -> float | None:
+        """The median's interval so far: its half-width over the median."""
         return precision_of(self.ordered)[2]
 
     def is_finished(self, done: int, elapsed_s: float) -> bool:
@@ -106,10 +107,10 @@ class StopRule:
             reason = ROUND_LIMIT
         elif elapsed_s >= rounds.max_time_s:
             reason = TIME_LIMIT
-        elif rounds.precision is not None and done >= rounds.settle_rounds and elapsed_s >= rounds.min_time_s:
-            if self.precision is not None and self.precision <= rounds.precision:
+        elif rounds.within is not None and done >= rounds.settle_rounds and elapsed_s >= rounds.min_time_s:
+            if self.half_width is not None and self.half_width <= rounds.within:
                 reason = CONVERGED
-        if rounds.precision is not None:  # a fixed count needs no agreement: every rank counts alike
+        if rounds.within is not None:  # a fixed count needs no agreement: every rank counts alike
             reason = self.device.agree(reason)
         if reason:
             self.reason = reason
@@ -221,8 +222,8 @@ class Measurement:
         if self.stop.is_finished(self.done, time.perf_counter() - self.began):
             raise _Enough
         if self.progress and self.done:
-            total = self.rounds.max_rounds if self.rounds.precision is None else None
-            self.progress.update("round", self.done, total, self.stop.precision)
+            total = self.rounds.max_rounds if self.rounds.within is None else None
+            self.progress.update("round", self.done, total, self.stop.half_width)
         if self.use_events:
             self.events.append((self.device.timing_event(), self.device.timing_event()))
 
@@ -266,7 +267,7 @@ class Measurement:
             median_ci_low_s=low,
             median_ci_high_s=high,
             median_precision=precision,
-            target_precision=self.rounds.precision,
+            target_precision=self.rounds.within,  # stored under its old name
             timed_rounds_s=time.perf_counter() - self.began if self.began is not None else 0.0,
             # Every call the step got, timed or not: what a figure read from its state after timing is after.
             calls=1 + self.rounds.warmup + self.calls + self.extra_calls,

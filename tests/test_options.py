@@ -19,6 +19,8 @@ USAGE_ERROR = 4
         ("--bench-dist-timeout=soon", ["'soon' is not a number of seconds between 0 and 604800"]),
         ("--bench-dist-timeout=inf", ["'inf' is not a number of seconds between 0 and 604800"]),
         ("--bench-dist-timeout=1e308", ["'1e308' is not a number of seconds between 0 and 604800"]),
+        ("--bench-median-within=2", ["'2' is not a fraction between 0 and 1 (0.01 = 1%)"]),
+        ("--bench-precision=0", ["'0' is not a fraction between 0 and 1"]),  # its old name, still taken
     ],
 )
 def test_bad_option_is_a_usage_error(tmp_path, option, expected):

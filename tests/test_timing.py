@@ -108,8 +108,8 @@ def test_a_timer_without_the_sync_would_be_caught():
 
 def test_a_fixed_count_stays_fixed_whatever_the_precision():
     rounds = Rounds.fixed(3)
-    assert rounds.min_rounds == rounds.max_rounds == 3 and rounds.precision is None
-    assert rounds.with_precision(0.05) == rounds
+    assert rounds.min_rounds == rounds.max_rounds == 3 and rounds.within is None
+    assert rounds.aiming_within(0.05) == rounds
     assert MIN_ROUND_S > SHORT_S  # the short probe is short
 
 

@@ -155,11 +155,3 @@ def registry() -> dict[str, Workload]:
             found[workload.name] = workload
     found.update(_REGISTERED)
     return found
-
-
-def by_test(test: str) -> Workload:
-    """The workload a benchmark function (``test_matmul``) times."""
-    for workload in registry().values():
-        if workload.test == test:
-            return workload
-    raise ValueError(f"no workload is timed by {test}")

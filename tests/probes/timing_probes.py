@@ -86,7 +86,7 @@ def test_queue_without_events(benchmark):
 
 # --- rounds that stop when the median is known ------------------------------------------------
 
-UNTIL_KNOWN = Rounds(warmup=WARMUP, min_rounds=3, max_rounds=100_000, max_time_s=20.0, min_time_s=0.2, precision=0.01)
+UNTIL_KNOWN = Rounds(warmup=WARMUP, min_rounds=3, max_rounds=100_000, max_time_s=20.0, min_time_s=0.2, within=0.01)
 
 
 def _noisy_launcher(device, calls, low_s, high_s):
@@ -115,13 +115,13 @@ def test_short_steady_step_until_known(benchmark):
 
 def test_noisy_step_until_the_time_limit(benchmark):
     device, calls = FakeCudaDevice(), []
-    rounds = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=0.6, min_time_s=0.1, precision=0.001)
+    rounds = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=0.6, min_time_s=0.1, within=0.001)
     measure(benchmark, device, _noisy_launcher(device, calls, 2e-3, 6e-3), rounds=rounds)
 
 
 def test_noisy_step_until_the_round_limit(benchmark):
     device, calls = FakeCudaDevice(), []
-    rounds = Rounds(warmup=1, min_rounds=3, max_rounds=7, max_time_s=60.0, min_time_s=0.0, precision=0.001)
+    rounds = Rounds(warmup=1, min_rounds=3, max_rounds=7, max_time_s=60.0, min_time_s=0.0, within=0.001)
     measure(benchmark, device, _noisy_launcher(device, calls, 2e-3, 6e-3), rounds=rounds)
 
 
@@ -130,7 +130,7 @@ def test_sensors_read_around_the_rounds(benchmark, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml.make(throttle_between=(0.3, 0.7)))
     device, calls = FakeCudaDevice(), []
-    rounds = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=1.3, min_time_s=0.0, precision=1e-6)
+    rounds = Rounds(warmup=1, min_rounds=3, max_rounds=100_000, max_time_s=1.3, min_time_s=0.0, within=1e-6)
     measure(benchmark, device, _launcher(device, 10e-3, calls), rounds=rounds)
 
 

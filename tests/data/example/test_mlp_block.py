@@ -7,4 +7,4 @@ from tests import example_workload
 
 @pytest.mark.parametrize("variant", example_workload.WORKLOAD.variant_names)
 def test_mlp_block(bench, device, variant, workload_context):
-    bench.measure(example_workload.WORKLOAD, device, variant, workload_context)
+    bench.run_workload(example_workload.WORKLOAD, device, variant, workload_context)
