@@ -137,7 +137,7 @@ def _unlike(bi: dict, ci: dict) -> str | None:
     if bi.get("size") != ci.get("size"):
         return f"sizes differ: {bi.get('size')} vs {ci.get('size')}"
     # Under torchrun the same ddp benchmark may run on 2 ranks or on 16 (another node count).
-    worlds = [info.get("world_size") or info.get("dp_replicas") for info in (bi, ci)]
+    worlds = [work.world(info) for info in (bi, ci)]
     if worlds[0] != worlds[1]:
         return f"world sizes differ: {worlds[0]} vs {worlds[1]}"
     unlike = work.unlike(bi, ci, work.SAME_THROUGHPUT_WORK)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import work
 from .schema import RENAMED
 from .stats import median_ci
 
@@ -218,6 +219,11 @@ class Result:
         """Its rounds stopped at a limit before the median was known to the precision asked
         (runs stored before rounds stopped on their own say nothing, and are not called noisy)."""
         return self.info.get("target_precision") is not None and self.info.get("stop_reason") not in (None, "converged")
+
+    @property
+    def world(self) -> int:
+        """Processes or replicas it ran on: DDP's world size, DataParallel's replicas, else 1."""
+        return work.world(self.info)
 
     @property
     def throttled_rounds(self) -> int:

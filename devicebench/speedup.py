@@ -109,7 +109,7 @@ def _unlike(a: Result | None, b: Result | None) -> str | None:
 
 
 def _world(result: Result) -> int:
-    return result.info.get("world_size") or result.info.get("dp_replicas") or 1
+    return result.world
 
 
 def _one_process(device_id: str) -> str:

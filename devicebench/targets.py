@@ -59,9 +59,9 @@ def _converged(b: dict[str, Result]) -> tuple[bool, str]:
     ]
     if not adaptive:
         return False, "cannot be computed: no GPU result says how its rounds stopped (a run from before rounds stopped on their own)"
-    converged = sum(1 for r in adaptive if r.info.get("stop_reason") == "converged")
+    converged = sum(1 for r in adaptive if not r.noisy)
     share = converged / len(adaptive)
-    noisy = ", ".join(r.name for r in adaptive if r.info.get("stop_reason") != "converged")
+    noisy = ", ".join(r.name for r in adaptive if r.noisy)
     return share >= GPU_CONVERGED, f"{converged} of {len(adaptive)} = {share:.0%}" + (f" (noisy: {noisy})" if noisy else "")
 
 

@@ -9,6 +9,12 @@ line how two results differ.
 from __future__ import annotations
 
 
+def world(info: dict) -> int:
+    """Processes or replicas a result ran on: DDP's world size, DataParallel's replicas, else 1."""
+    value = info.get("world_size") or info.get("dp_replicas")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+
+
 def global_batch(info: dict) -> int | None:
     """Samples per optimizer step over all processes and replicas.
 
