@@ -205,6 +205,31 @@ def unknown_keys(info: dict) -> list[str]:
     return sorted(k for k, v in info.items() if k not in KEYS or not KEYS[k][1].accepts(v))
 
 
+_RULES = {
+    "time": "the run-level test of the median (the gate)",
+    "accuracy": "down by more than the accuracy drop (runs stored before quality figures were declared)",
+    "relative": "worse by more than the threshold (a declared quality figure; before, by its key)",
+}
+
+
+def _better(key: str) -> str:
+    figure = FIGURES.get(key)
+    return figure.better if figure else ""
+
+
+# Keys that must match between two results for compare or speedup to set them side by side (devicebench.work).
+MUST_MATCH = ("size", "dataset", "batch_size", "global_batch", "workers", "epochs", "world_size", "dp_replicas")
+
+
+def _judged(key: str) -> str:
+    if key in MUST_MATCH:
+        return "must match on both sides, else not comparable"
+    if key == "quality":
+        return "each declared figure by its rule, where both sides did the same work"
+    figure = FIGURES.get(key)
+    return _RULES.get(figure.rule, "recorded only") if figure else "recorded only"
+
+
 def reference_markdown() -> str:
     """The docs' reference of result keys, made from :data:`KEYS` (docs/reference/result-keys.md)."""
     out = [
@@ -219,7 +244,7 @@ def reference_markdown() -> str:
     for group, key in KEYS.values():
         groups.setdefault(group, []).append(key)
     for group, keys in groups.items():
-        out += [f"## {group[0].upper()}{group[1:]}", "", "| key | type | unit | meaning |", "| --- | --- | --- | --- |"]
-        out += [f"| `{k.key}` | {k.type} | {k.unit} | {k.meaning} |" for k in keys]
+        out += [f"## {group[0].upper()}{group[1:]}", "", "| key | type | unit | better | how compare judges it | meaning |", "| --- | --- | --- | --- | --- | --- |"]
+        out += [f"| `{k.key}` | {k.type} | {k.unit} | {_better(k.key)} | {_judged(k.key)} | {k.meaning} |" for k in keys]
         out.append("")
     return "\n".join(out)
