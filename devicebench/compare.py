@@ -372,10 +372,12 @@ class _Judge:
 
 
 def _procedure(settings: Settings, family: list[_Test]) -> str:
+    """What was tested, and how; said alone when nothing was."""
+    if not family:
+        return "no benchmark had the runs for a test"
     return (
         f"a regression needs the 95% interval of the ratio above {1 + settings.threshold:.3g}x and a slowdown's p, "
         f"Holm-adjusted over {len(family)} benchmark(s), < {settings.alpha} (family-wise); the unit is the run"
-        + ("" if family else " (no benchmark had the runs for a test)")
     )
 
 
@@ -407,6 +409,7 @@ def compare_sides(
         procedure=_procedure(settings, family),
         runs=(len(base_runs), len(cand_runs)),
         history_runs=len(history),
+        threshold=settings.threshold,
     )
 
 

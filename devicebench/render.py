@@ -103,6 +103,7 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
                 "procedure": result.procedure,
                 "regressions": result.regressions,
                 "inconclusive": result.inconclusive,
+                "unconfirmed": [{"name": n, "direction": d, "ratio": r} for n, d, r in result.unconfirmed],
                 "environment_changed": result.environment_changed,
                 "environment_regressions": result.environment_regressions,
                 "machine": [asdict(m) for m in result.machine],
@@ -160,6 +161,7 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
                 flags.append(f"{v.name}: {what} in {b} of {len(v.baseline_runs)} baseline and {c} of {len(v.candidate_runs)} candidate runs")
     bullet = "- " if md else ""
     out += ["", f"{bullet}procedure: {result.procedure}", *(f"{bullet}inconclusive: {t(n)}" for n in notes)]
+    out += [f"{bullet}unconfirmed {d}: {t(n)} {ratio(r)} (to confirm: {CONFIRM})" for n, d, r in result.unconfirmed]
     out += [f"{bullet}run quality: {t(f)}" for f in flags]
     worse = [(v.name, v.status) for v in result.verdicts if v.is_regression] + [(q.name, q.metric) for q in result.quality]
     listing = ", ".join(f"{md_code(name) if md else plain(name)} ({what})" for name, what in worse)
@@ -169,8 +171,22 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
         out += ["", f"not comparable: the environment changed ({changed}); {len(worse)} result(s) slower or worse: {listing}"]
         out.append("(--allow-env-change counts them as regressions)")
     else:
-        out += ["", (f"{len(worse)} regression(s): {listing}" if worse else "no regression") + undecided]
+        out += ["", _last_line(result, worse, listing, undecided, t)]
     return "\n".join(out)
+
+
+CONFIRM = "run 3+ a side, or store 5+ runs of this machine and software"
+
+
+def _last_line(result: Comparison, worse: list, listing: str, undecided: str, t) -> str:
+    """The line a CI log ends on: never "no regression" while a slowdown beyond the threshold is unconfirmed."""
+    if worse:
+        return f"{len(worse)} regression(s): {listing}" + undecided
+    slow = [(n, r) for n, d, r in result.unconfirmed if d == "slowdown"]
+    if slow:
+        names = ", ".join(f"{t(n)} ({ratio(r)})" for n, r in slow)
+        return f"no confirmed regression; {len(slow)} unconfirmed slowdown(s): {names} (to confirm: {CONFIRM})" + undecided
+    return "no regression" + undecided
 
 
 def _html_cell(cell: str) -> str:
@@ -189,7 +205,19 @@ def speedups(rows: list[SpeedupRow], fmt: str) -> str:
     out = table(*speedup_cells(rows), fmt)
     if not any(r.per_joule for r in rows):
         out += "\n\nwork per joule: not measured (no GPU energy counter or RAPL readings in this run)"
+    for line in ceilings_not_reached(rows):
+        out += f"\n\n{md_text(line) if fmt == 'markdown' else plain(line)}"
     return out
+
+
+def ceilings_not_reached(rows: list[SpeedupRow]) -> list[str]:
+    """Where a workload beat the ceiling that bounds it: the ceiling's round was noisy or wrong, and no efficiency is given."""
+    return [
+        f"{r.workload} {r.variant} on {device}: faster than its {r.ceiling} ceiling, so that ceiling was not reached "
+        "(its rounds were noisy or wrong); efficiency withheld"
+        for r in rows
+        for device in r.ceiling_not_reached
+    ]
 
 
 def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:

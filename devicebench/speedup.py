@@ -73,6 +73,9 @@ class Row:
     per_joule: dict[str, float] = field(default_factory=dict)  # device -> work per joule, where energy was measured
     unit: str | None = None  # the throughput unit the row's work is counted in
     ceiling: str | None = None  # the ceiling variant its efficiency is against (``matmul-fp32``)
+    # Devices where this row beat its ceiling: the ceiling was not reached (a noisy or wrong
+    # round), so no efficiency is given there; over 100% of a limit is never a figure.
+    ceiling_not_reached: tuple[str, ...] = ()
 
     @property  # the first GPU's speed-up under the name the matrix always had
     def gpu_over_cpu(self) -> float | None:
@@ -152,9 +155,15 @@ def matrix(run: dict | Run) -> list[Row]:
         cpu = index.get((workload, cpu_variant, "cpu")) if cpu_variant else None
         ceiling_variant = _read_against(index, workload, variant, "ceiling")
 
+        not_reached: list[str] = []
+
         def efficiency(device_id: str) -> float | None:
             own = index.get((workload, variant, device_id))
-            return _efficiency(own, index.get(("ceiling", ceiling_variant, device_id))) if ceiling_variant else None
+            value = _efficiency(own, index.get(("ceiling", ceiling_variant, device_id))) if ceiling_variant else None
+            if value is not None and value > 1:  # past a physical limit: the ceiling's figure is what is wrong
+                not_reached.append(device_id)
+                return None
+            return value
 
         accelerated, notes = {}, []
         for device_id in accelerator_ids():
@@ -188,6 +197,7 @@ def matrix(run: dict | Run) -> list[Row]:
                 },
                 next((r.unit for r in (cpu, *(index.get((workload, variant, d)) for d in accelerated)) if r is not None), None),
                 ceiling=ceiling_variant,
+                ceiling_not_reached=tuple(not_reached),
             )
         )
     return rows

@@ -99,6 +99,21 @@ class Comparison:
     procedure: str = ""
     runs: tuple[int, int] = (1, 1)  # runs a side
     history_runs: int = 0
+    threshold: float = 0.05  # the change a verdict must clear (Settings.threshold)
+
+    @property
+    def unconfirmed(self) -> list[tuple[str, str, float]]:
+        """Inconclusive benchmarks whose ratio lies beyond the threshold: (name, "slowdown" or
+        "speed-up", ratio). The evidence does not confirm them, and does not rule them out."""
+        found = []
+        for v in self.verdicts:
+            if v.status != INCONCLUSIVE or v.reference or v.ratio is None:
+                continue
+            if v.ratio > 1 + self.threshold:
+                found.append((v.name, "slowdown", v.ratio))
+            elif v.ratio < 1 / (1 + self.threshold):
+                found.append((v.name, "speed-up", v.ratio))
+        return found
 
     @property
     def environment_changed(self) -> bool:

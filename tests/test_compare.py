@@ -1,6 +1,7 @@
 """``devicebench compare`` on golden runs made by the real suite (``tests/data/make-golden``)."""
 
 import copy
+import re
 import json
 import subprocess
 import sys
@@ -330,7 +331,8 @@ def test_the_stored_unchanged_pairs_give_no_regression(base, cand, capsys):
     paths = [str(next(folder.glob(f"{run}_*.json"))) for run in (base, cand)]
     code, out, _ = run_cli("compare", *paths, "--history", str(folder), capsys=capsys)
     assert code == 0, out
-    assert "no regression" in out.splitlines()[-1]
+    # No regression; a slowdown the evidence can neither confirm nor rule out is named as such.
+    assert re.match(r"no (confirmed )?regression", out.splitlines()[-1]), out.splitlines()[-1]
 
 
 def _sides(n_benchmarks: int, slower: float) -> tuple[list[dict], list[dict]]:
@@ -458,3 +460,16 @@ def test_noisy_and_throttled_runs_are_named_beside_the_verdicts(capsys):
     out = render.comparison(result, "table", "a", "b")
     assert "run quality: test_matmul[cpu-fp32]: noisy (stopped before the median was known) in 0 of 5 baseline and 2 of 5 candidate runs" in out
     assert "run quality: test_matmul[cpu-fp32]: throttled in 0 of 5 baseline and 2 of 5 candidate runs" in out
+
+
+def test_an_inconclusive_slowdown_beyond_the_threshold_is_never_summed_up_as_no_regression(capsys):
+    """One run a side, no history: the matmul 1.32x slower is inconclusive, and the last line says what is open."""
+    code, out, _ = run_cli("compare", str(golden("seed-a")), str(golden("seed-slow")), "--no-history", capsys=capsys)
+    assert code == 0, out  # nothing confirmed: no regression to fail on
+    last = out.splitlines()[-1]
+    assert last.startswith("no confirmed regression; 2 unconfirmed slowdown(s): ") and "test_matmul[cpu-fp32] (1.32x)" in last
+    assert "run 3+ a side, or store 5+ runs" in last and "no regression" not in last
+    assert "procedure: no benchmark had the runs for a test" in out and "Holm-adjusted over 0" not in out
+    code, out, _ = run_cli("compare", str(golden("seed-a")), str(golden("seed-slow")), "--no-history", "--format", "json", capsys=capsys)
+    unconfirmed = {u["name"]: (u["direction"], u["ratio"]) for u in json.loads(out)["unconfirmed"]}
+    assert unconfirmed["test_matmul[cpu-fp32]"][0] == "slowdown" and unconfirmed["test_matmul[cpu-fp32]"][1] > 1.3

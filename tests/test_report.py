@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devicebench import report, speedup
+from devicebench import render, report, speedup
 from devicebench.runs import as_run, load_run
 
 from .test_compare import golden, run_cli
@@ -353,3 +353,22 @@ def test_a_result_is_read_against_what_it_recorded_and_an_old_one_against_what_w
     assert read_against(old, "cpu_reference") == "fp32" and read_against(old, "ceiling") == "matmul-tf32"
     own = {"workload": "matmul", "variant": "tf32", "quality": {}}  # a user's benchmark of that name records none
     assert read_against(own, "cpu_reference") is None
+
+
+def test_no_efficiency_above_its_ceiling_is_printed_as_a_figure(tmp_path, capsys):
+    """The 2-core machine's run 0003: its matmul beat its noisy matmul ceiling. The efficiency is withheld and the ceiling flagged."""
+    from .conftest import ROOT
+
+    [path] = ROOT.glob("results/amd-epyc-f25m17-2t-6bd992aa/*/0003_*.json")
+    rows = {(r.workload, r.variant): r for r in speedup.matrix(load_run(path))}
+    matmul = rows[("matmul", "fp32")]
+    assert matmul.cpu_efficiency is None and matmul.ceiling_not_reached == ("cpu",)
+    assert "efficiency withheld" in render.speedups(list(rows.values()), "table")
+    target = tmp_path / "results" / path.relative_to(ROOT / "results")
+    target.parent.mkdir(parents=True)
+    shutil.copy2(path, target)
+    code, _, err = run_cli("report", str(tmp_path / "results"), "--out", str(tmp_path / "report"), capsys=capsys)
+    assert code == 0, err
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert not re.search(r"1[0-9]{2}% of its", summary)  # no "130% of its matmul-fp32 ceiling"
+    assert "faster than its matmul-fp32 ceiling, so that ceiling was not reached" in summary

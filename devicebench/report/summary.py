@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import compare, render, speedup, targets
@@ -47,6 +47,7 @@ class Change:
     compared: int = 0
     history: int = 0  # earlier runs of the same software that lent their spread
     min_history: int = 5
+    unconfirmed: list[str] = field(default_factory=list)  # inconclusive slowdowns beyond the threshold: "name 1.29x"
 
 
 def _evidence(v: compare.TimeVerdict) -> str:
@@ -63,7 +64,8 @@ def change(runs: list[tuple[Path, Run]], i: int, settings: compare.Settings) -> 
     result = compare.compare_runs(base, cand, settings, _window(runs, i - 1, cand))
     worse = [_evidence(v) for v in result.verdicts if v.is_regression] + [f"{q.name}: {q.metric} {q.baseline:.4g} -> {q.candidate:.4g}" for q in result.quality]
     changed = ", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes) if result.environment_changed else ""
-    return Change(b_path.name, c_path.name, worse, changed, len(result.inconclusive), result.compared, result.history_runs, settings.min_history)
+    slow = [f"{n} {ratio(r)}" for n, d, r in result.unconfirmed if d == "slowdown"]
+    return Change(b_path.name, c_path.name, worse, changed, len(result.inconclusive), result.compared, result.history_runs, settings.min_history, slow)
 
 
 def _since_text(machine: Machine, latest: Change | None) -> str:
@@ -81,6 +83,9 @@ def _since_text(machine: Machine, latest: Change | None) -> str:
         else "the run-to-run spread is too wide to tell a change of the threshold's size"
     )
     undecided = f"; {latest.inconclusive} of {latest.compared} inconclusive ({why})" if latest.inconclusive else ""
+    if latest.unconfirmed:  # never "no regression" while a slowdown beyond the threshold is open
+        slow = ", ".join(latest.unconfirmed)
+        return f"no confirmed regression; {len(latest.unconfirmed)} unconfirmed slowdown(s): {slow} (to confirm: {render.CONFIRM})" + undecided
     return "no regression found" + undecided
 
 
@@ -206,7 +211,7 @@ def summarize(machine: Machine, settings: compare.Settings) -> Summary:
         scaling_summary(rows),
         best_efficiency(rows),
         _since_text(machine, changes[-1] if changes else None),
-        quality_flags(latest),
+        quality_flags(latest) + render.ceilings_not_reached(rows),
         changes,
     )
 
