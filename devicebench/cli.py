@@ -6,6 +6,7 @@
   devicebench compare 1,2,3 4,5,6    gate runs against runs: exit 1 on a regression
   devicebench report --out report    every stored run: index.html, summary.md, charts
   devicebench export latest          one run in github-action-benchmark's format
+  devicebench history results        where each benchmark's level moved: change points, code or machine
 
 Exit status: 0 fine, 1 a regression was found (or a check failed), 2 bad input or runs
 that cannot be compared (one line on stderr), 3 an inconclusive comparison when
@@ -169,6 +170,17 @@ def _add_outputs(sub) -> list:
     rep.add_argument("--out", required=True, help="folder to write the report into")
     _add_compare_options(rep)
     rep.set_defaults(func=commands.cmd_report)
+    hist = sub.add_parser(
+        "history",
+        help="change points in each machine's history: where a benchmark's level moved, with its evidence, code or machine",
+        description="Each benchmark's run medians, per machine fingerprint and size, segmented (ruptures) and each boundary "
+        "tested with the gate's rank test (Holm over all of them). Example: devicebench history results --format json",
+    )
+    hist.add_argument("results_dir", nargs="*", default=["results"], help="folders of stored runs, or run files (default: results)")
+    hist.add_argument("--threshold", type=_fraction(0, 10), default=0.05, help="a confirmed change clears this ratio (default 0.05)")
+    hist.add_argument("--alpha", type=_fraction(0, 1), default=0.05, help="family-wise error rate over every candidate (default 0.05)")
+    hist.add_argument("--format", choices=FORMATS, default="table")
+    hist.set_defaults(func=commands.cmd_history)
     return [speed, exp]
 
 

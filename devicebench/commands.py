@@ -287,6 +287,43 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from . import history, render
+    from .report import collect
+    from .runs import is_file
+
+    for source in args.results_dir:
+        if not (_is_dir(source) or is_file(source)):
+            _fail(f"{source[:200]}: no such folder or run file")
+    machines, warnings = collect(args.results_dir)
+    if not machines:
+        _fail(f"{', '.join(args.results_dir)[:200]}: no stored runs")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    found = [(m, c) for m in machines for c in history.change_points(m.runs, args.threshold, args.alpha)]
+    if args.format == "json":
+        print(json.dumps({"change_points": [{"machine": m.fingerprint, **c.as_json()} for m, c in found]}, indent=2))
+        return EXIT_OK
+    for machine in machines:
+        mine = [c for m, c in found if m is machine]
+        print(f"{render.plain(machine.short)}: {len(machine.runs)} runs, {len(mine)} change point(s)")
+        rows = [
+            [
+                render.Code(c.benchmark),
+                render.plain(f"{c.before_run[:4]} -> {c.run[:4]}"),
+                render.Safe(f"{c.ratio:.3g}x [{c.ratio_low:.3g}-{c.ratio_high:.3g}]"),
+                render.Safe(f"{c.p:.2g}"),
+                render.Safe(f"{c.runs_before}/{c.runs_after}"),
+                ("weak; " if c.weak else "") + c.cause + (f" ({c.software})" if c.software else ""),
+            ]
+            for c in mine
+        ]
+        if rows:
+            print(render.table(["benchmark", "runs", "time after / before [95%]", "p (Holm)", "runs a side", "change"], rows, args.format))
+        print()
+    return EXIT_OK
+
+
 def compare_settings(args: argparse.Namespace):
     from .compare import Settings
 

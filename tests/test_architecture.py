@@ -200,7 +200,7 @@ def test_a_project_of_your_own_gets_the_fixtures_from_the_installed_plugin(tmp_p
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-READING_SIDE = ["devicebench.cli", "devicebench.runs", "devicebench.compare", "devicebench.speedup", "devicebench.targets", "devicebench.render", "devicebench.report", "devicebench.export"]
+READING_SIDE = ["devicebench.cli", "devicebench.history", "devicebench.runs", "devicebench.compare", "devicebench.speedup", "devicebench.targets", "devicebench.render", "devicebench.report", "devicebench.export"]
 GUEST = ["devicebench.plugin", "devicebench.options", "devicebench.kinds"]
 
 

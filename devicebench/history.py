@@ -1,0 +1,176 @@
+"""A machine's history read as change points: where a benchmark's level moved, by how much, on
+what evidence, and whether the machine moved with it.
+
+Pairwise verdicts over a long history add up false alarms with every pair, and blame a slow
+drift or a step seen in one noisy run on one pair. Here each benchmark's run medians (log
+seconds, in run order, one machine fingerprint and size) are segmented by ``ruptures``
+(binary segmentation under a least-squares cost, the penalty scaled by the history's own
+run-to-run spread: :func:`candidates`), and every candidate boundary is then tested like a
+comparison with several runs a side: the Hodges-Lehmann ratio of the medians after over
+before with its distribution-free 95% interval, and the one-sided Mann-Whitney p-value in
+its direction, Holm-adjusted over every candidate of every benchmark. A change point is
+confirmed when that p is below ``alpha`` and the whole interval lies beyond the threshold;
+one with a raw p below ``alpha`` that is not confirmed is kept as *weak*.
+
+**Code or machine**: a change point of a workload at the run where the same device's
+ceilings (reference kernels no change to the project can move) changed the same way, within
+one run, is the machine's; otherwise it is the code's or the environment's, and the torch,
+CUDA, cuDNN, driver or Python change between the two runs, where there is one, is named.
+
+Why ``ruptures``: Apache Otava (E-divisive with a t-test) pins numpy 2.2 and pulls BigQuery,
+Postgres and Slack clients; MongoDB's ``signal-processing-algorithms`` needs numpy < 2 and
+Python 3.11 exactly. ``ruptures`` is maintained, needs numpy and scipy only, and its
+segmentation is only the first step: the evidence is the rank test the gate already uses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import stats
+from .machines import software_changes
+from .runs import Run
+
+CEILING = "ceiling"
+MIN_SEGMENT = 4  # runs a side: the fewest for which a one-sided rank test can reach p < 0.05 (1/70)
+# The segmentation's penalty, in units of the history's spread^2 x log(runs): at 4 and 8 a
+# drift of the eager regression within the 14 slowed gate runs came out as a confirmed change;
+# at 12 only the slowed matmul did, and 30 resampled unchanged histories of 30 runs gave one
+# confirmed change point in 150 benchmark histories (docs/comparing.md, "How often history is wrong").
+PENALTY = 12.0
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    benchmark: str
+    run: str  # the first run after the change
+    before_run: str  # the last run before it
+    index: int  # of ``run`` in the history, from 0
+    ratio: float  # median after / median before, of the time per call
+    ratio_low: float
+    ratio_high: float
+    p: float  # Holm-adjusted, one-sided in the ratio's direction
+    p_raw: float
+    runs_before: int
+    runs_after: int
+    weak: bool
+    cause: str  # "machine" or "code or environment"
+    software: str = ""  # what changed in the software between before_run and run
+    commit_before: str = ""
+    commit: str = ""
+    device: str = ""
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def _spread(values: np.ndarray) -> float:
+    """The run-to-run spread of a series, robust to its steps: the MAD of successive differences, over sqrt 2."""
+    if len(values) < 3:
+        return 0.0
+    diffs = np.diff(values)
+    return float(1.4826 * np.median(np.abs(diffs - np.median(diffs))) / math.sqrt(2))
+
+
+def candidates(values: list[float], min_size: int | None = None) -> list[int]:
+    """Boundaries (the index of the first value after each) that ``ruptures`` finds in ``values``."""
+    min_size = MIN_SEGMENT if min_size is None else min_size
+    if len(values) < 2 * min_size:
+        return []
+    import ruptures
+
+    signal = np.asarray(values, dtype=float)
+    sigma = max(_spread(signal), 1e-6)
+    algo = ruptures.Binseg(model="l2", min_size=min_size, jump=1).fit(signal)
+    ends = algo.predict(pen=PENALTY * sigma**2 * math.log(len(signal)))
+    return [e for e in ends if e < len(signal)]
+
+
+def _commit(run: Run) -> str:
+    info = run.raw.get("commit_info")
+    return str((info or {}).get("id") or "")[:12] if isinstance(info, dict) else ""
+
+
+def series(runs: list[tuple[Path, Run]]) -> dict[str, list[tuple[int, float]]]:
+    """Per benchmark: (run index, log median seconds) for each run that has it, in run order."""
+    found: dict[str, list[tuple[int, float]]] = {}
+    for i, (_, run) in enumerate(runs):
+        for result in run.results:
+            if result.median_s and result.median_s > 0:
+                found.setdefault(result.fullname, []).append((i, math.log(result.median_s)))
+    return found
+
+
+def _test(points: list[tuple[int, float]], cut: int, left: int, right: int):
+    """The shift between the segments around boundary ``cut`` (positions in ``points``)."""
+    before = [v for _, v in points[left:cut]]
+    after = [v for _, v in points[cut:right]]
+    return stats.hodges_lehmann(before, after), len(before), len(after)
+
+
+def change_points(runs: list[tuple[Path, Run]], threshold: float = 0.05, alpha: float = 0.05) -> list[ChangePoint]:
+    """The change points of one machine's history (runs oldest first)."""
+    found = []
+    info = {r.fullname: r for _, run in runs for r in run.results}
+    for fullname, points in sorted(series(runs).items()):
+        cuts = candidates([v for _, v in points])
+        bounds = [0, *cuts, len(points)]
+        for k, cut in enumerate(cuts):
+            shift, n_before, n_after = _test(points, cut, bounds[k], bounds[k + 2])
+            slower = shift.estimate > 0
+            p_raw = shift.p_greater if slower else shift.p_less
+            found.append((fullname, points, cut, shift, n_before, n_after, p_raw))
+    adjusted = stats.holm([f[-1] for f in found])
+    margin = math.log1p(threshold)
+    out = []
+    for (fullname, points, cut, shift, n_before, n_after, p_raw), p in zip(found, adjusted):
+        if p_raw >= alpha:
+            continue
+        confirmed = p < alpha and (shift.low > margin or shift.high < -margin)
+        i_before, i_after = points[cut - 1][0], points[cut][0]
+        (_, before_run), (after_path, after_run) = runs[i_before], runs[i_after]
+        result = info[fullname]
+        changed = software_changes(before_run, after_run)
+        out.append(
+            ChangePoint(
+                benchmark=result.name,
+                run=after_path.name,
+                before_run=runs[i_before][0].name,
+                index=i_after,
+                ratio=math.exp(shift.estimate),
+                ratio_low=math.exp(shift.low),
+                ratio_high=math.exp(shift.high),
+                p=p,
+                p_raw=p_raw,
+                runs_before=n_before,
+                runs_after=n_after,
+                weak=not confirmed,
+                cause="code or environment",
+                software=", ".join(f"{k} {b} -> {c}" for k, b, c in changed),
+                commit_before=_commit(before_run),
+                commit=_commit(after_run),
+                device=str(result.device or ""),
+            )
+        )
+    return _attribute(out, {r.name: r.workload for r in info.values()})
+
+
+def _attribute(points: list[ChangePoint], workloads: dict[str, str | None]) -> list[ChangePoint]:
+    """A workload's change point at a run where its device's ceilings moved the same way (within one run) is the machine's."""
+    ceilings = [c for c in points if workloads.get(c.benchmark) == CEILING]
+    out = []
+    for c in points:
+        if workloads.get(c.benchmark) == CEILING:
+            out.append(_replace(c, cause="machine"))
+            continue
+        moved = any(abs(m.index - c.index) <= 1 and m.device == c.device and (m.ratio > 1) == (c.ratio > 1) for m in ceilings)
+        out.append(_replace(c, cause="machine") if moved else c)
+    return out
+
+
+def _replace(c: ChangePoint, **changes) -> ChangePoint:
+    return ChangePoint(**{**asdict(c), **changes})

@@ -1,0 +1,95 @@
+"""devicebench history on the committed gate runs: 14 unchanged runs (A) then 14 with the matmul
+15% slower (S), measured interleaved on the 2-core machine and laid here one history after the
+other, as a change would lay them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devicebench import cli, history
+
+from .conftest import ROOT
+
+GATE = ROOT / "tests" / "data" / "runs" / "gate"
+
+
+def lay(tmp_path: Path, groups: list[str], scale_after: int | None = None, scale: float = 1.0) -> Path:
+    """The runs of ``groups`` as one history (numbered and dated in that order); from run
+    ``scale_after`` on, every median and round scaled by ``scale`` (a machine that slowed as a whole)."""
+    folder = tmp_path / "results" / "machine" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    i = 0
+    for group in groups:
+        for path in sorted((GATE / group).glob("*.json")):
+            run = json.loads(path.read_text())
+            run["datetime"] = f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00+00:00"
+            if scale_after is not None and i >= scale_after:
+                for bench in run["benchmarks"]:
+                    stats = bench["stats"]
+                    for key in ("min", "max", "mean", "median", "q1", "q3"):
+                        stats[key] *= scale
+                    stats["data"] = [v * scale for v in stats["data"]]
+            (folder / f"{i + 1:04d}_x.json").write_text(json.dumps(run))
+            i += 1
+    return tmp_path / "results"
+
+
+def _history(folder: Path, capsys) -> list[dict]:
+    assert cli.main(["history", str(folder), "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)["change_points"]
+
+
+def test_a_slowed_workload_is_found_at_its_first_slowed_run_and_nowhere_else(tmp_path, capsys):
+    points = _history(lay(tmp_path, ["A", "S"]), capsys)
+    confirmed = [p for p in points if not p["weak"]]
+    assert [(p["benchmark"], p["run"]) for p in confirmed] == [("test_matmul[cpu-fp32]", "0015_x.json")]
+    [matmul] = confirmed
+    assert matmul["before_run"] == "0014_x.json" and 1.10 < matmul["ratio_low"] < matmul["ratio"] < matmul["ratio_high"] < 1.2
+    assert matmul["p"] < 0.001 and matmul["cause"] == "code or environment" and matmul["runs_before"] == 14
+    assert not [p for p in points if p["index"] < 14]  # none among the unchanged runs, weak ones included
+
+
+def test_an_unchanged_history_has_no_change_point(tmp_path, capsys):
+    assert _history(lay(tmp_path, ["A"]), capsys) == []
+
+
+def test_a_change_the_ceilings_share_is_the_machines(tmp_path, capsys):
+    """Every benchmark, the ceilings too, 25% slower from run 8 on: the machine moved, not the code."""
+    points = _history(lay(tmp_path, ["A"], scale_after=7, scale=1.25), capsys)
+    confirmed = {p["benchmark"]: p for p in points if not p["weak"]}
+    assert "test_matmul[cpu-fp32]" in confirmed and "test_ceiling[cpu-matmul-fp32]" in confirmed
+    assert {p["cause"] for p in confirmed.values()} == {"machine"}
+    assert all(p["run"] == "0008_x.json" for p in confirmed.values())
+
+
+def test_the_table_names_the_runs_the_ratio_and_the_evidence(tmp_path, capsys):
+    assert cli.main(["history", str(lay(tmp_path, ["A", "S"]))]) == 0
+    out = capsys.readouterr().out
+    assert "28 runs, 1 change point(s)" in out and "test_matmul[cpu-fp32]" in out and "0014 -> 0015" in out
+
+
+@pytest.mark.parametrize("bad", [["/no/such/folder"], ["--threshold", "-1"]])
+def test_bad_input_is_one_line(bad, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["history", *bad])
+    assert exit_.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_candidates_come_from_ruptures_on_the_series_spread():
+    steady = [0.0, 0.01, -0.01, 0.005, -0.005, 0.0, 0.01, -0.01]
+    assert history.candidates(steady) == []
+    assert history.candidates(steady + [v + 0.3 for v in steady]) == [8]  # a step of 35% in log seconds
+    assert history.candidates(steady[:7]) == []  # fewer than two segments' worth of runs
+
+
+def test_the_recorded_error_rates_hold():
+    """The rates docs/comparing.md states (python -m tests.history_rates), from the same seeded draws."""
+    from . import history_rates
+
+    confirmed, _ = history_rates.false_rate()
+    assert confirmed <= 0.02  # per 100 runs per benchmark
+    assert history_rates.detection(0.20, after=6) >= 0.95
+    assert 0.4 <= history_rates.detection(0.10, after=6) <= 0.65
