@@ -114,6 +114,13 @@ def test_the_report_reads_in_a_browser(chrome, reports, which, width, request):
         "return a ? {top: s.getBoundingClientRect().top, bottom: a.getBoundingClientRect().bottom, height: window.innerHeight} : null;"
     )
     assert first is not None and first["top"] < first["height"] and first["bottom"] <= first["height"], first
+    # The answer as a picture: each GPU machine's speed-ups over its CPU, in the summary, begun on the first screen on a laptop.
+    picture = chrome.execute_script(
+        "const i = document.querySelector('#summary img'); return i ? {top: i.getBoundingClientRect().top, alt: i.alt, height: window.innerHeight} : null;"
+    )
+    assert picture is not None and "GPU over its CPU, like for like" in picture["alt"] and " vs cpu-" in picture["alt"], picture
+    if width == WIDTHS[0]:
+        assert picture["top"] < picture["height"], picture
     # Every chart is drawn and fits the page; nothing makes the page scroll sideways.
     layout = chrome.execute_script(
         "const w = document.documentElement.clientWidth;"
@@ -124,4 +131,4 @@ def test_the_report_reads_in_a_browser(chrome, reports, which, width, request):
     for image in layout["images"]:
         assert image["natural"] > 0 and image["right"] <= layout["width"] + 0.5, image
     if which == "history":
-        assert len(layout["images"]) == 48  # one chart per benchmark with two runs or more
+        assert len(layout["images"]) == 48 + 1  # one chart per benchmark with two runs or more, and the speed-ups

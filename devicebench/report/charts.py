@@ -51,12 +51,17 @@ class Charts:
         ax = self.ax = self.fig.add_subplot()
         (self.line,) = ax.plot([], [], marker="o", markersize=3, linewidth=1.2, label="median")
         self.band = None
+        self.marks: list = []  # the change points' lines, drawn anew per chart
         ax.set_xlabel("run (number, date)", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
         ax.tick_params(axis="x", labelsize=7)
 
-    def draw(self, title: str, ylabel: str, time_axis: bool, points: list[Point], labels: list[str], path: Path) -> None:
+    def draw(self, title: str, ylabel: str, time_axis: bool, points: list[Point], labels: list[str], path: Path, marks: tuple = ()) -> None:
+        """``marks``: (position in ``points``, weak) of each change point, drawn before that point."""
         ax = self.ax
+        for artist in self.marks:
+            artist.remove()
+        self.marks = [ax.axvline(at - 0.5, color="C3", linestyle=":" if weak else "--", linewidth=1.0) for at, weak in marks]
         x = list(range(len(points)))
         values = [p.value for p in points]
         scale, unit = 1.0, ""
@@ -84,7 +89,9 @@ class Charts:
             ticks = ticks[:-1] + [x[-1]] if x[-1] - ticks[-1] < step / 2 else ticks + [x[-1]]
         ax.set_xticks(ticks, [labels[points[t].run] for t in ticks])
         # The legend names only what is drawn.
-        ax.legend(handles=[self.line, *([self.band] if banded else [])], fontsize=7, loc="lower left", frameon=False)
+        if self.marks:
+            self.marks[0].set_label("change point (dotted: weak)")
+        ax.legend(handles=[self.line, *([self.band] if banded else []), *self.marks[:1]], fontsize=7, loc="lower left", frameon=False)
         self.fig.savefig(path)
 
     def close(self) -> None:
@@ -110,9 +117,58 @@ def _literal(text: str) -> str:
     return render.plain(text).replace("$", r"\$")
 
 
-def _chart_file(charts_dir: Path, machine: Machine, name: str, title: str, ylabel: str, points: list[Point], labels: list[str]) -> Path:
+def _chart_file(charts_dir: Path, machine: Machine, name: str, title: str, ylabel: str, points: list[Point], labels: list[str], marks: tuple = ()) -> Path:
     """The chart's file: named by its content, so that an unchanged chart is found, not drawn again."""
-    content = repr((_chart_style(), title, ylabel, [(p.value, p.low, p.high) for p in points], [labels[p.run] for p in points]))
+    content = repr((_chart_style(), title, ylabel, [(p.value, p.low, p.high) for p in points], [labels[p.run] for p in points], marks))
     digest = hashlib.sha256(content.encode()).hexdigest()[:16]
     base = chart_path(charts_dir, machine.fingerprint, name)
     return base.with_name(f"{base.stem}-{digest}.png")
+
+
+def speedup_chart(charts_dir: Path, machine: Machine, bars: list[tuple[str, float, float | None, float | None]]) -> Path:
+    """One machine's speed-ups over its CPU as bars (label, ratio, interval low, high), on a log scale;
+    kept by content like the history charts."""
+    content = repr((_chart_style(), inspect_speedup_style(), machine.fingerprint, bars))
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    path = chart_path(charts_dir, machine.fingerprint, "speedups").with_name(f"{machine.fingerprint[:10]}-speedups-{digest}.png")
+    if path.exists():
+        return path
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    height = 0.9 + 0.28 * len(bars)
+    fig, ax = plt.subplots(figsize=(5.2, height), dpi=100)
+    try:
+        y = list(range(len(bars)))[::-1]
+        values = [b[1] for b in bars]
+        errors = [
+            [max(0.0, v - (lo if lo is not None else v)) for v, lo in zip(values, (b[2] for b in bars))],
+            [max(0.0, (hi if hi is not None else v) - v) for v, hi in zip(values, (b[3] for b in bars))],
+        ]
+        ax.barh(y, values, xerr=errors, color="C0", alpha=0.8, error_kw={"elinewidth": 0.8, "capsize": 2, "label": "95% interval"}, label="GPU over its CPU")
+        ax.set_xscale("log")
+        ax.axvline(1.0, color="#888", linewidth=0.8)
+        ax.set_yticks(y, [_literal(b[0]) for b in bars], fontsize=7)
+        for yi, v, b in zip(y, values, bars):
+            ax.text((b[3] or v) * 1.12, yi, f"{v:.3g}x", va="center", fontsize=7)
+        ax.set_xlim(0.5, max(b[3] or b[1] for b in bars) * 6)
+        fig.supxlabel("times faster than its CPU, same work (log scale; whiskers: 95% interval)", fontsize=7, y=0.12 / height)
+        ax.tick_params(axis="x", labelsize=7)
+        fig.suptitle(_literal(f"{machine.short}: GPU over its CPU, like for like"), fontsize=7, y=1 - 0.08 / height)
+        fig.subplots_adjust(left=0.36, right=0.97, top=1 - 0.3 / height, bottom=0.5 / height)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def inspect_speedup_style() -> str:
+    """Part of the speed-up chart's content key: its drawing code."""
+    import inspect
+
+    try:
+        return hashlib.sha256(inspect.getsource(speedup_chart).encode()).hexdigest()[:12]
+    except (OSError, TypeError):
+        return str(id(speedup_chart))

@@ -6,15 +6,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import compare, render, speedup, targets
+from .. import compare, history, render, speedup, targets
 from ..runs import Result, Run
 from ..units import digits, format_seconds, format_throughput, ratio
 from .collect import Machine, Point
 
 
-# Consecutive pairs whose regressions a machine's section lists (the latest ones); older pairs
-# are there to compare with ``devicebench compare``.
-RECENT_PAIRS = 30
+# The pair view covers the latest pair only: a history is read as change points (devicebench.history).
+RECENT_PAIRS = 1
 
 
 
@@ -177,7 +176,8 @@ def headline(s: "Summary") -> str:
         parts.append(f"{overall[0][1]} runs the suite's work {ratio(overall[0][0])} to {ratio(overall[-1][0])} faster than its CPU, like for like")
     else:
         parts.append("CPU only" + (f" ({s.scaling[0]})" if s.scaling else ""))
-    parts.append(s.since)
+    parts.append(s.history_text)
+    parts.append(f"since the previous run: {s.since}")
     if s.flags:
         parts.append("doubt: " + "; ".join(f.split(":")[0] for f in s.flags))
     return f"{s.machine.short}: " + "; ".join(parts) + "."
@@ -194,7 +194,9 @@ class Summary:
     efficiency: str
     since: str
     flags: list[str]
-    changes: list[Change]  # the recent consecutive pairs, oldest first
+    changes: list[Change]  # the latest pair (the pair view)
+    change_points: list = field(default_factory=list)  # devicebench.history.ChangePoint, over the whole history
+    history_text: str = ""  # the change points in a sentence
 
 
 def summarize(machine: Machine, settings: compare.Settings) -> Summary:
@@ -202,6 +204,7 @@ def summarize(machine: Machine, settings: compare.Settings) -> Summary:
     rows = speedup.matrix(latest)
     first = max(1, len(machine.runs) - RECENT_PAIRS)
     changes = [change(machine.runs, i, settings) for i in range(first, len(machine.runs))]
+    points = history.change_points(machine.runs, settings.threshold, settings.alpha) if len(machine.runs) >= 2 * history.MIN_SEGMENT else []
     return Summary(
         machine,
         latest_path,
@@ -213,7 +216,40 @@ def summarize(machine: Machine, settings: compare.Settings) -> Summary:
         _since_text(machine, changes[-1] if changes else None),
         quality_flags(latest) + render.ceilings_not_reached(rows),
         changes,
+        points,
+        _history_text(machine, points),
     )
+
+
+def change_point_text(c) -> str:
+    """``test_matmul[cpu-fp32] 1.13x the time [1.11-1.18] from 0015 (after 0014), code or environment``."""
+    what = "weak: " if c.weak else ""
+    software = f" ({c.software})" if c.software else ""
+    return (
+        f"{what}{c.benchmark} {c.ratio:.3g}x the time [{c.ratio_low:.3g}-{c.ratio_high:.3g}] from {c.run[:4]} (after {c.before_run[:4]}), "
+        f"p {c.p:.2g}, {c.cause}{software}"
+    )
+
+
+def _history_text(machine: Machine, points: list) -> str:
+    """What the history says, since its first run: its confirmed change points, or that there is none."""
+    runs = machine.runs
+    if len(runs) < 2 * history.MIN_SEGMENT:
+        return f"{len(runs)} run(s): too few to find a change point ({2 * history.MIN_SEGMENT} needed)"
+    since = runs[0][1].datetime[:10] or runs[0][0].name[:4]
+    confirmed = [c for c in points if not c.weak]
+    weak = len(points) - len(confirmed)
+    tail = f"; {weak} weak" if weak else ""
+    if not confirmed:
+        return f"no change point since {since} ({len(runs)} runs){tail}"
+    code = [c for c in confirmed if c.cause != "machine"]
+    listed = "; ".join(f"{c.benchmark} {c.ratio:.3g}x from {c.run[:4]}" + (f" ({c.software})" if c.software else "") for c in code[:3])
+    more = f" and {len(code) - 3} more" if len(code) > 3 else ""
+    machine_moves = len(confirmed) - len(code)
+    parts = [f"{len(code)} change point(s) since {since}" + (f": {listed}{more}" if code else "")]
+    if machine_moves:
+        parts.append(f"{machine_moves} the machine's (its ceilings moved with them)")
+    return ", ".join(parts) + tail
 
 
 def side_by_side(summaries: list[Summary]) -> tuple[list[str], list[list[str]]]:
@@ -248,14 +284,14 @@ def _run_label(path: Path, run: Run) -> str:
 
 
 _CAVEAT = (
-    "Each compares one run with the next, against the run-to-run spread of the earlier runs of the same "
+    "The latest run against the one before, judged against the run-to-run spread of the earlier runs of the same "
     "software (at least 5 are needed; with fewer, a change is inconclusive). On a shared machine one "
     "process's timings differ from the next's by 10-20%: confirm a finding with several runs a side "
     "(devicebench compare A1,A2,... B1,B2,...)."
 )
 
 
-SUMMARY_HEADERS = ["machine", "runs", "latest run", "GPU over its CPU (like for like)", "best efficiency", "since the previous run", "run quality"]
+SUMMARY_HEADERS = ["machine", "runs", "latest run", "GPU over its CPU (like for like)", "best efficiency", "changes in its history", "since the previous run", "run quality"]
 
 
 def _summary_cells(s: Summary) -> list[str]:
@@ -265,6 +301,7 @@ def _summary_cells(s: Summary) -> list[str]:
         f"{s.latest_path.name[:4]} of {s.latest.datetime[:10]}",
         "; ".join(s.speedups + s.scaling),
         s.efficiency,
+        s.history_text,
         s.since,
         "; ".join(s.flags) or "complete, no flag",
     ]
@@ -294,3 +331,25 @@ def _trend_rows(machine: Machine, series: dict[str, list[Point]]) -> list[list[s
         change = last.value / first.value
         rows.append([render.Code(name), render.Safe(str(len(points))), render.Safe(shown(first.value)), render.Safe(shown(last.value)), render.Safe(f"{ratio(change)} ({'higher is better' if up else 'lower is better'})")])
     return rows
+
+
+def speedup_bars(s: Summary) -> list[tuple[str, float, float | None, float | None]]:
+    """Each workload variant's cuda:0 (or first accelerator's) speed-up over the CPU doing the same
+    work, with the interval both medians' intervals give: (label naming the reference, ratio, low, high)."""
+    results = {(r.workload, r.variant, r.device): r for r in s.latest.results}
+    bars = []
+    for row in s.rows:
+        for device, figure in row.accelerators.items():
+            if figure.over_cpu is None or not row.cpu_reference:
+                continue
+            gpu = results.get((row.workload, row.variant, device))
+            cpu = results.get((row.workload, row.cpu_reference.removeprefix("cpu-"), "cpu"))
+            low = high = None
+            if gpu and cpu and (gi := gpu.median_interval()) and (ci := cpu.median_interval()):
+                low = figure.over_cpu * (ci[0] / cpu.median_s) * (gpu.median_s / gi[1])
+                high = figure.over_cpu * (ci[1] / cpu.median_s) * (gpu.median_s / gi[0])
+            on = "" if device == "cuda:0" else f" on {device}"
+            bars.append((f"{row.workload.replace('linear_regression', 'linreg')} {row.variant}{on} vs {row.cpu_reference}", figure.over_cpu, low, high))
+            break  # one bar a variant: the first accelerator the row has
+    return bars
+

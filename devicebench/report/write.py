@@ -7,7 +7,7 @@ from pathlib import Path
 from .. import compare, render
 from ..files import replace_file
 from . import page
-from .charts import Charts, _axis_label, _chart_file
+from .charts import Charts, _axis_label, _chart_file, speedup_chart
 from .collect import Machine, RunCache, Written, collect, history
 from .page import Bullets, Heading, Images, Markdown, Para, Section, Table, only
 from .summary import (
@@ -18,11 +18,17 @@ from .summary import (
     _single_rows,
     _summary_cells,
     _trend_rows,
+    change_point_text,
     headline,
     side_by_side,
+    speedup_bars,
     summarize,
 )
 
+HISTORY_NOTE = (
+    "Where a benchmark's level moved over every stored run of this machine (devicebench history: ruptures' segmentation, "
+    "the gate's rank test, Holm over every candidate); the machine's when its ceilings moved with it."
+)
 SIDE_BY_SIDE_NOTE = "Latest runs; throughput where the benchmark records one (higher is better), else the median time."
 REFERENCES_NOTE = (
     "Speed-ups set each GPU variant against the CPU doing the same work (speedup's reference column); efficiency "
@@ -30,8 +36,8 @@ REFERENCES_NOTE = (
 )
 
 
-def _front(machines: list[Machine], summaries: list[Summary]) -> list:
-    """The answer first: the lede, one sentence and one row per machine, the machines side by side."""
+def _front(machines: list[Machine], summaries: list[Summary], drawer: "_ChartDrawer | None" = None) -> list:
+    """The answer first: the lede, one sentence per machine and its speed-ups as a picture, one row per machine, the machines side by side."""
     n_runs = sum(len(m.runs) for m in machines)
     dates = sorted(run.datetime[:10] for m in machines for _, run in m.runs if run.datetime)
     lede = f"{n_runs} runs of {len(machines)} machine(s)" + (f", {dates[0]} to {dates[-1]}" if dates else "")
@@ -41,6 +47,7 @@ def _front(machines: list[Machine], summaries: list[Summary]) -> list:
             [
                 Heading(2, "Summary"),
                 Bullets([headline(s) for s in summaries], cls="answers"),
+                *([only("html", Images(pictures))] if (pictures := _speedup_pictures(summaries, drawer)) else []),
                 Table(SUMMARY_HEADERS, [_summary_cells(s) for s in summaries], cls="summary"),
                 only("html", Para(REFERENCES_NOTE, cls="note")),
             ],
@@ -53,10 +60,24 @@ def _front(machines: list[Machine], summaries: list[Summary]) -> list:
     return blocks
 
 
+def _speedup_pictures(summaries: list[Summary], drawer: "_ChartDrawer | None") -> list[tuple[Path, str]]:
+    if drawer is None:
+        return []
+    pictures = []
+    for s in summaries:
+        bars = speedup_bars(s)
+        if bars:
+            alt = f"{s.machine.short}: GPU over its CPU, like for like, " + ", ".join(f"{label} {value:.3g}x" for label, value, _, _ in bars)
+            pictures.append((drawer.speedups(s.machine, bars), alt))
+    return pictures
+
+
 def _changes(s: Summary) -> list:
-    """The regressions between the machine's recent consecutive runs."""
+    """The change points of the machine's history, then the latest pair."""
     machine = s.machine
-    pairs = f"the last {len(s.changes)} pairs" if len(machine.runs) - 1 > len(s.changes) else "every pair"
+    points = [change_point_text(c) for c in s.change_points]
+    blocks = [Heading(3, "Change points in its history"), Para(HISTORY_NOTE, cls="note")]
+    blocks.append(Bullets(points) if points else Para(s.history_text))
     if len(machine.runs) < 2:
         nothing = "one run: nothing to compare yet"
     else:
@@ -67,7 +88,7 @@ def _changes(s: Summary) -> list:
         for c in s.changes
         if c.regressions
     ]
-    return [Heading(3, f"Regressions between consecutive runs ({pairs})"), Para(_CAVEAT, cls="note"), Bullets(lines) if lines else Para(nothing)]
+    return blocks + [Heading(3, "Since the previous run"), Para(_CAVEAT, cls="note"), Bullets(lines) if lines else Para(nothing)]
 
 
 class _ChartDrawer:
@@ -79,15 +100,24 @@ class _ChartDrawer:
         self.drawn = 0
         self.kept: set[str] = set()
 
-    def image(self, machine: Machine, name: str, result, points, labels) -> tuple[Path, str]:
+    def image(self, machine: Machine, name: str, result, points, labels, change_points=()) -> tuple[Path, str]:
         ylabel = _axis_label(result)
-        path = _chart_file(self.charts_dir, machine, name, name, ylabel, points, labels)
+        runs = [p.run for p in points]
+        marks = tuple((runs.index(c.index), c.weak) for c in change_points if c.index in runs)
+        path = _chart_file(self.charts_dir, machine, name, name, ylabel, points, labels, marks)
         if not path.exists():
             self.charts = self.charts or Charts()
-            self.charts.draw(name, ylabel, not result.throughput, points, labels, path)
+            self.charts.draw(name, ylabel, not result.throughput, points, labels, path, marks)
             self.drawn += 1
         self.kept.add(path.name)
         return path, f"{name}: {ylabel} per run"
+
+    def speedups(self, machine: Machine, bars) -> Path:
+        before = set(self.charts_dir.glob("*-speedups-*.png"))
+        path = speedup_chart(self.charts_dir, machine, bars)
+        self.drawn += path not in before
+        self.kept.add(path.name)
+        return path
 
     def close(self) -> None:
         if self.charts is not None:
@@ -112,7 +142,8 @@ def _history(s: Summary, drawer: _ChartDrawer) -> list:
         images = []
         for name, points in with_history.items():
             result = latest.get(name) or next(r for _, run in reversed(machine.runs) for r in run.results if r.name == name)
-            images.append(drawer.image(machine, name, result, points, labels))
+            marked = [c for c in s.change_points if c.benchmark == name]
+            images.append(drawer.image(machine, name, result, points, labels, marked))
         blocks.append(only("html", Section([Heading(3, "History: median per run, with its 95% interval"), Images(images)])))
     if single:
         heading = "Benchmarks with one run" if with_history else "The run's benchmarks (one run: no history to chart yet)"
@@ -151,7 +182,7 @@ def write_report(sources: list[str | Path] | str | Path, out: str | Path, settin
     summaries = [summarize(m, settings) for m in machines]
     drawer = _ChartDrawer(charts_dir)
     try:
-        document = _front(machines, summaries) + [_machine(s, drawer) for s in summaries]
+        document = _front(machines, summaries, drawer) + [_machine(s, drawer) for s in summaries]
     finally:
         drawer.close()
     index, summary = out / "index.html", out / "summary.md"
