@@ -93,3 +93,16 @@ def test_the_recorded_error_rates_hold():
     assert confirmed <= 0.02  # per 100 runs per benchmark
     assert history_rates.detection(0.20, after=6) >= 0.95
     assert 0.4 <= history_rates.detection(0.10, after=6) <= 0.65
+
+
+def test_the_report_names_the_change_and_draws_it(tmp_path, capsys):
+    """The report's summary names the change point since the first run; its first screen draws it; the matmul's chart marks it."""
+    results = lay(tmp_path, ["A", "S"])
+    assert cli.main(["report", str(results), "--out", str(tmp_path / "report")]) == 0
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    plain = summary.replace("\\[", "[").replace("\\]", "]")  # Markdown's escapes
+    assert "1 change point(s) since 2026-01-01: test_matmul[cpu-fp32] 1.13x from 0015" in plain
+    assert "- test_matmul[cpu-fp32] 1.13x the time [1.11-1.18] from 0015 (after 0014)" in plain
+    page = (tmp_path / "report" / "index.html").read_text()
+    summary_html = page.split("id='summary'")[1].split("</section>")[0]
+    assert "change point(s) over its history" in summary_html

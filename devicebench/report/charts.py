@@ -172,3 +172,47 @@ def inspect_speedup_style() -> str:
         return hashlib.sha256(inspect.getsource(speedup_chart).encode()).hexdigest()[:12]
     except (OSError, TypeError):
         return str(id(speedup_chart))
+
+
+def change_point_chart(charts_dir: Path, machine: Machine, points: list, runs: int, labels: list[str]) -> Path:
+    """One machine's confirmed change points over its history: a row per benchmark, a mark at the
+    first run after each change (red: the code's or environment's, grey: the machine's), its ratio beside it."""
+    # The code's changes first: they are what a reader came for; then the machine's, 20 rows at most.
+    rows = sorted({c.benchmark for c in points}, key=lambda n: (all(c.cause == "machine" for c in points if c.benchmark == n), n))[:20]
+    shown = [c for c in points if c.benchmark in rows]
+    content = repr((_chart_style(), inspect_speedup_style(), machine.fingerprint, runs, [(c.benchmark, c.index, round(c.ratio, 4), c.cause) for c in shown]))
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    path = chart_path(charts_dir, machine.fingerprint, "changes").with_name(f"{machine.fingerprint[:10]}-changes-{digest}.png")
+    if path.exists():
+        return path
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    height = 1.5 + 0.24 * len(rows)
+    fig, ax = plt.subplots(figsize=(5.2, height), dpi=100)
+    try:
+        y = {name: len(rows) - 1 - i for i, name in enumerate(rows)}
+        for cause, color in (("code or environment", "C3"), ("machine", "#888")):
+            mine = [c for c in shown if c.cause == cause]
+            if not mine:
+                continue
+            ax.scatter([c.index for c in mine], [y[c.benchmark] for c in mine], color=color, s=14, label=cause, zorder=3)
+            for c in mine if len(shown) <= 30 else ():  # beyond that the ratios would overlap: the section lists them
+                ax.annotate(f"{c.ratio:.2g}x", (c.index, y[c.benchmark]), xytext=(3, 3), textcoords="offset points", fontsize=6)
+        ax.set_yticks(list(y.values()), [_literal(n) for n in y], fontsize=6)
+        ax.set_xlim(-0.5, runs - 0.5)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        step = max(1, runs // 6)
+        ticks = list(range(0, runs, step))
+        ax.set_xticks(ticks, [labels[t].split("\n")[0] for t in ticks], fontsize=6)
+        ax.set_xlabel("the first run after each change; beside it, time after / before", fontsize=6)
+        ax.grid(axis="y", color="#eee")
+        ax.legend(fontsize=6, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, borderaxespad=0.2)
+        fig.suptitle(_literal(f"{machine.short}: change points over its history"), fontsize=7, y=1 - 0.06 / height)
+        fig.subplots_adjust(left=0.4, right=0.97, top=1 - 0.5 / height, bottom=0.55 / height)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path

@@ -242,7 +242,7 @@ def _history_text(machine: Machine, points: list) -> str:
     tail = f"; {weak} weak" if weak else ""
     if not confirmed:
         return f"no change point since {since} ({len(runs)} runs){tail}"
-    code = [c for c in confirmed if c.cause != "machine"]
+    code = sorted((c for c in confirmed if c.cause != "machine"), key=lambda c: -c.index)  # the latest first
     listed = "; ".join(f"{c.benchmark} {c.ratio:.3g}x from {c.run[:4]}" + (f" ({c.software})" if c.software else "") for c in code[:3])
     more = f" and {len(code) - 3} more" if len(code) > 3 else ""
     machine_moves = len(confirmed) - len(code)

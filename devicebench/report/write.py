@@ -7,7 +7,7 @@ from pathlib import Path
 from .. import compare, render
 from ..files import replace_file
 from . import page
-from .charts import Charts, _axis_label, _chart_file, speedup_chart
+from .charts import Charts, _axis_label, _chart_file, change_point_chart, speedup_chart
 from .collect import Machine, RunCache, Written, collect, history
 from .page import Bullets, Heading, Images, Markdown, Para, Section, Table, only
 from .summary import (
@@ -69,6 +69,11 @@ def _speedup_pictures(summaries: list[Summary], drawer: "_ChartDrawer | None") -
         if bars:
             alt = f"{s.machine.short}: GPU over its CPU, like for like, " + ", ".join(f"{label} {value:.3g}x" for label, value, _, _ in bars)
             pictures.append((drawer.speedups(s.machine, bars), alt))
+        confirmed = [c for c in s.change_points if not c.weak]
+        if confirmed:
+            labels = [_run_label(p, r) for p, r in s.machine.runs]
+            alt = f"{s.machine.short}: {len(confirmed)} change point(s) over its history"
+            pictures.append((drawer.changes(s.machine, confirmed, len(s.machine.runs), labels), alt))
     return pictures
 
 
@@ -115,6 +120,13 @@ class _ChartDrawer:
     def speedups(self, machine: Machine, bars) -> Path:
         before = set(self.charts_dir.glob("*-speedups-*.png"))
         path = speedup_chart(self.charts_dir, machine, bars)
+        self.drawn += path not in before
+        self.kept.add(path.name)
+        return path
+
+    def changes(self, machine: Machine, points, runs: int, labels) -> Path:
+        before = set(self.charts_dir.glob("*-changes-*.png"))
+        path = change_point_chart(self.charts_dir, machine, points, runs, labels)
         self.drawn += path not in before
         self.kept.add(path.name)
         return path
