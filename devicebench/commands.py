@@ -267,13 +267,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from . import report
+def _check_sources(sources: list[str]) -> None:
     from .runs import is_file
 
-    for source in args.results_dir:
+    for source in sources:
         if not (_is_dir(source) or is_file(source)):
             _fail(f"{source[:200]}: no such folder or run file")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+
+    _check_sources(args.results_dir)
     try:
         written = report.write_report(args.results_dir, args.out, compare_settings(args))
     except OSError as exc:
@@ -290,11 +295,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from . import history, render
     from .report import collect
-    from .runs import is_file
 
-    for source in args.results_dir:
-        if not (_is_dir(source) or is_file(source)):
-            _fail(f"{source[:200]}: no such folder or run file")
+    _check_sources(args.results_dir)
     machines, warnings = collect(args.results_dir)
     if not machines:
         _fail(f"{', '.join(args.results_dir)[:200]}: no stored runs")

@@ -128,16 +128,10 @@ def _chart_file(charts_dir: Path, machine: Machine, name: str, title: str, ylabe
 def speedup_chart(charts_dir: Path, machine: Machine, bars: list[tuple[str, float, float | None, float | None]]) -> Path:
     """One machine's speed-ups over its CPU as bars (label, ratio, interval low, high), on a log scale;
     kept by content like the history charts."""
-    content = repr((_chart_style(), inspect_speedup_style(), machine.fingerprint, bars))
-    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
-    path = chart_path(charts_dir, machine.fingerprint, "speedups").with_name(f"{machine.fingerprint[:10]}-speedups-{digest}.png")
+    path = _summary_chart_path(charts_dir, machine, "speedups", bars)
     if path.exists():
         return path
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     height = 0.9 + 0.28 * len(bars)
     fig, ax = plt.subplots(figsize=(5.2, height), dpi=100)
     try:
@@ -164,14 +158,15 @@ def speedup_chart(charts_dir: Path, machine: Machine, bars: list[tuple[str, floa
     return path
 
 
-def inspect_speedup_style() -> str:
-    """Part of the speed-up chart's content key: its drawing code."""
+def _summary_style() -> str:
+    """Part of a summary chart's content key: the drawing code of both summary charts."""
     import inspect
 
     try:
-        return hashlib.sha256(inspect.getsource(speedup_chart).encode()).hexdigest()[:12]
-    except (OSError, TypeError):
+        code = inspect.getsource(speedup_chart) + inspect.getsource(change_point_chart)
+    except (OSError, TypeError):  # installed without its sources: drawn afresh each time
         return str(id(speedup_chart))
+    return hashlib.sha256(code.encode()).hexdigest()[:12]
 
 
 def change_point_chart(charts_dir: Path, machine: Machine, points: list, runs: int, labels: list[str]) -> Path:
@@ -180,16 +175,10 @@ def change_point_chart(charts_dir: Path, machine: Machine, points: list, runs: i
     # The code's changes first: they are what a reader came for; then the machine's, 20 rows at most.
     rows = sorted({c.benchmark for c in points}, key=lambda n: (all(c.cause == "machine" for c in points if c.benchmark == n), n))[:20]
     shown = [c for c in points if c.benchmark in rows]
-    content = repr((_chart_style(), inspect_speedup_style(), machine.fingerprint, runs, [(c.benchmark, c.index, round(c.ratio, 4), c.cause) for c in shown]))
-    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
-    path = chart_path(charts_dir, machine.fingerprint, "changes").with_name(f"{machine.fingerprint[:10]}-changes-{digest}.png")
+    path = _summary_chart_path(charts_dir, machine, "changes", (runs, [(c.benchmark, c.index, round(c.ratio, 4), c.cause) for c in shown]))
     if path.exists():
         return path
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     height = 1.5 + 0.24 * len(rows)
     fig, ax = plt.subplots(figsize=(5.2, height), dpi=100)
     try:
@@ -216,3 +205,19 @@ def change_point_chart(charts_dir: Path, machine: Machine, points: list, runs: i
     finally:
         plt.close(fig)
     return path
+
+
+def _summary_chart_path(charts_dir: Path, machine: Machine, kind: str, content: object) -> Path:
+    """A summary chart's file, named by its content (and its drawing code), so that an unchanged one is not drawn again."""
+    key = repr((_chart_style(), _summary_style(), machine.fingerprint, content))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return chart_path(charts_dir, machine.fingerprint, kind).with_name(f"{machine.fingerprint[:10]}-{kind}-{digest}.png")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
