@@ -57,7 +57,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _is_ours(metafunc: pytest.Metafunc, name: str) -> bool:
-    """Whether ``name`` resolves to this module's fixture for this test (the closest definition wins)."""
+    """Whether ``name`` resolves to this module's fixture for this test (the closest definition wins).
+
+    pytest has no public call for a test's fixture definitions; ``Metafunc._arg2fixturedefs`` is
+    what pytest-asyncio and others read too, and without it nothing is taken for devicebench's."""
     defs = getattr(metafunc, "_arg2fixturedefs", {}).get(name)
     return bool(defs) and getattr(defs[-1].func, "__module__", None) == __name__
 
