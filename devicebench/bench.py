@@ -33,7 +33,7 @@ from .config import Rounds, Size
 from .devices import BenchDevice
 from .progress import Progress
 from .timing import measure, timed_setup
-from .workloads import Context, Timed, Workload
+from .workloads import COMPILE_NO_DP, Context, Timed, Workload
 
 # Keys of extra_info the harness writes: a user's quality figure may not take one of them.
 RESERVED = frozenset(schema.FIGURES) | {"device", "workload", "variant", "size", "quality", "throughput_unit", "calls"}
@@ -231,6 +231,40 @@ class Bench:
     def _declare(self, name: str, value: float, better: str, rule: str, after: str) -> None:
         self.info.setdefault("quality", {})[name] = _quality.Quality(name, value, better, rule, after).as_json()
 
+    def compile(self, device: BenchDevice, fn: Any, mode: str | None = None) -> Any:
+        """``torch.compile(fn)`` for this benchmark, its compile time kept apart; ``fn`` as it is in eager mode.
+
+        ``mode`` defaults to the test's ``compile_mode`` parameter, so one test runs the same step
+        eager and compiled: ``@pytest.mark.parametrize("compile_mode", ["eager", "default"])``.
+        The compiled variant's speed-up over the eager one on the same device, and when its
+        compile time pays off, are in ``devicebench speedup`` and the report. The compiler
+        starts with a cold cache of this benchmark's own; the first call compiles (``compile_s``);
+        a compile inside the timed rounds is flagged. Skipped, with the reason, where
+        ``torch.compile`` cannot compile for ``device`` (no C++ compiler, no Triton).
+        """
+        from . import compiling
+
+        if self._ran:
+            _misuse("bench.compile comes before bench.run: the step bench.run times is the compiled one")
+        if not isinstance(device, BenchDevice):
+            _misuse(f"bench.compile(device, fn): device is devicebench's device fixture (or bench_device), not {type(device).__name__}")
+        mode = mode if mode is not None else self.params.get("compile_mode", "default")
+        if mode != compiling.EAGER and mode not in compiling.MODES:
+            _misuse(f"bench.compile(mode={mode!r}): the mode is eager or one of torch.compile's: {', '.join(compiling.MODES)}")
+        self.info["compile_mode"] = mode
+        if mode == compiling.EAGER:
+            return fn
+        if device.drives_ranks:
+            pytest.skip(devices.NO_RANKS)  # as bench.run would: the step would run in this process alone
+        if device.is_dp or device.is_ddp:
+            pytest.skip(COMPILE_NO_DP if device.is_dp else "torch.compile under DistributedDataParallel is not measured yet")
+        reason = compiling.unavailable(device.device_type, mode)
+        if reason:
+            pytest.skip(reason)
+        eager = variant_of({**self.params, "compile_mode": compiling.EAGER}) if "compile_mode" in self.params else None
+        self._compiling(device, mode, eager)
+        return compiling.wrap(fn, mode)
+
     def setup(self, device: BenchDevice, build: Callable[[], Any]) -> Any:
         """``build()``, timed to the end of its device work and recorded as ``setup_s`` (never a round)."""
         built, self.info["setup_s"] = timed_setup(device, build)
@@ -248,6 +282,10 @@ class Bench:
         self.info.update(workload=workload.name, variant=variant.name, **workload.size_fields(self.size.name))
         # What a reader sets it against, recorded with it: a later declaration does not change an old run.
         self.info.update(cpu_reference=variant.cpu_reference, ceiling=variant.ceiling)
+        if variant.compile_mode is not None:
+            self._compiling(device, variant.compile_mode, variant.eager_reference)
+            if variant.graph_reference:
+                self.info["graph_reference"] = variant.graph_reference
         if self.benchmark.group is None:
             self.benchmark.group = workload.name  # pytest-benchmark's table: one per workload, in a unit that fits it
         # The settings are in force around the build too: a CUDA graph bakes in those of its capture.
@@ -267,6 +305,13 @@ class Bench:
             finally:
                 if step.close is not None:
                     step.close()
+
+    def _compiling(self, device: BenchDevice, mode: str, eager_reference: str | None) -> None:
+        """A compiled benchmark: the compiler started, a cold cache of its own, and what its speed-up is read against."""
+        from . import compiling
+
+        startup_s = compiling.start_up(device.torch_device)
+        self.info.update(compile_mode=mode, eager_reference=eager_reference, compile_cache=compiling.fresh_cache(), compiler_startup_s=startup_s)
 
     def _declare_learned(self, learned: dict, after: str | None) -> None:
         """The suite's workloads report what they learned under the schema's keys; each is declared as the schema judges it."""

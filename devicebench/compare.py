@@ -172,6 +172,7 @@ class _Test:
     note: str = ""
     noisy: tuple[int, int] = (0, 0)
     throttled: tuple[int, int] = (0, 0)
+    recompiled: tuple[int, int] = (0, 0)
 
 
 def _evidence(test: _Test, history: list[list[float]], settings: Settings) -> None:
@@ -207,6 +208,7 @@ def _decide(test: _Test, p_slow: float, p_fast: float, settings: Settings, env: 
         environment_changed=env,
         noisy_runs=test.noisy,
         throttled_runs=test.throttled,
+        recompiled_runs=test.recompiled,
     )
     shift = test.shift
     if shift is None:
@@ -347,6 +349,7 @@ class _Judge:
         test = _Test(name, fullname, logs(base, self.b_factors), logs(cand, self.c_factors), base.medians(fullname), cand.medians(fullname), relative, reference)
         test.noisy = tuple(sum(r.noisy for r in side.results[fullname]) for side in (base, cand))
         test.throttled = tuple(sum(bool(r.throttled_rounds) for r in side.results[fullname]) for side in (base, cand))
+        test.recompiled = tuple(sum(bool(r.recompiles_in_rounds) for r in side.results[fullname]) for side in (base, cand))
         hist = []
         for run, result in self.history.get(fullname, []):
             if _unlike(result.info, bi) is None:

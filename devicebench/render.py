@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from .compare import Comparison
 from .runs import Run, as_run
+from .speedup import CompileGain
 from .speedup import Row as SpeedupRow
 from .schema import unit_label
 from .units import digits, format_seconds, format_throughput, ratio
@@ -156,7 +157,11 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
     notes = [f"{v.name}: {v.note}" for v in result.verdicts if v.status == "inconclusive" and v.note and not v.reference]
     flags = []
     for v in result.verdicts:
-        for what, (b, c) in (("noisy (stopped before the median was known)", v.noisy_runs), ("throttled", v.throttled_runs)):
+        for what, (b, c) in (
+            ("noisy (stopped before the median was known)", v.noisy_runs),
+            ("throttled", v.throttled_runs),
+            ("recompiled inside the timed rounds (they timed the compiler)", v.recompiled_runs),
+        ):
             if b or c:
                 flags.append(f"{v.name}: {what} in {b} of {len(v.baseline_runs)} baseline and {c} of {len(v.candidate_runs)} candidate runs")
     bullet = "- " if md else ""
@@ -207,7 +212,48 @@ def speedups(rows: list[SpeedupRow], fmt: str) -> str:
         out += "\n\nwork per joule: not measured (no GPU energy counter or RAPL readings in this run)"
     for line in ceilings_not_reached(rows):
         out += f"\n\n{md_text(line) if fmt == 'markdown' else plain(line)}"
+    compiled = compile_cells(rows)
+    if compiled[1]:
+        out += "\n\ntorch.compile against eager, the same work on the same device:\n\n" + table(*compiled, fmt)
     return out
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else digits(value)
+
+
+def break_even_text(gain: CompileGain, unit: str | None) -> str:
+    """``pays off after 41 calls [35-52] (20,500 steps)``, ``never: the compiled call is not faster``."""
+    if gain.never:
+        return "never: the compiled call is not faster"
+    if gain.break_even is None:
+        return ""
+    interval = ""
+    if gain.break_even_low is not None:
+        interval = f" [{_count(gain.break_even_low)}-{_count(gain.break_even_high) if gain.break_even_high is not None else 'never'}]"
+    work = unit_label(unit or "").removesuffix("/s")
+    of_work = f" ({_count(gain.break_even * gain.work_per_call)} {work})" if gain.work_per_call and work else ""
+    return f"pays off after {_count(gain.break_even)} calls{interval}{of_work}"
+
+
+def gain_text(gain: CompileGain) -> str:
+    """``1.80x vs cuda:0-eager [1.71-1.90]``, or why there is no figure."""
+    if gain.ratio is None:
+        return ""
+    interval = f" [{digits(gain.low)}-{digits(gain.high)}]" if gain.low is not None and gain.high is not None else ""
+    return f"{ratio(gain.ratio)} vs {gain.reference}{interval}"
+
+
+def compile_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
+    """The compiled variants against eager on each device: speed-up, compile time, break-even, flags."""
+    headers = ["workload", "variant", "device", "speed-up (reference) [95% interval]", "compile", "break-even", "notes"]
+    body = []
+    for r in rows:
+        for device, gain in r.compiled.items():
+            graph = f"{ratio(gain.graph_ratio)} vs {gain.graph_reference}" if gain.graph_ratio is not None else ""
+            notes = "; ".join(filter(None, [graph, gain.note]))
+            body.append([r.workload, r.variant, device, Safe(gain_text(gain)), Safe(format_seconds(gain.compile_s)), Safe(break_even_text(gain, r.unit)), notes])
+    return headers, body
 
 
 def ceilings_not_reached(rows: list[SpeedupRow]) -> list[str]:
@@ -279,6 +325,12 @@ def speedup_cells(rows: list[SpeedupRow]) -> tuple[list[str], list[list[str]]]:
     return headers, body
 
 
+def _cold_start(result) -> str:
+    """The first call; for a compiled step, the compiler's share of it: ``21.24 s (compile 21.05 s)``."""
+    cold, compile_s = result.figure("cold_start_s"), result.figure("compile_s")
+    return format_seconds(cold) + (f" (compile {format_seconds(compile_s)})" if compile_s is not None else "")
+
+
 def run_tables(run: dict | Run, fmt: str) -> str:
     """One run as ``devicebench show`` prints it: every benchmark, then where the CNN's time goes."""
     run = as_run(run)
@@ -291,7 +343,7 @@ def run_tables(run: dict | Run, fmt: str) -> str:
             Safe(format_seconds(r.median_s)),
             Safe(r.quality()),
             Safe(str(r.rounds)),
-            Safe(format_seconds(r.figure("cold_start_s"))),
+            Safe(_cold_start(r)),
             Safe(format_throughput(r.throughput, r.unit, r.bytes_counted)),
         ]
         if with_energy:

@@ -151,7 +151,8 @@ DECLARED_BEFORE_RECORDED = {
     ("matmul", "tf32"): {"cpu_reference": "fp32", "ceiling": "matmul-tf32"},
     ("matmul", "bf16"): {"cpu_reference": "fp32", "ceiling": "matmul-bf16"},
 }
-READ_AGAINST = ("cpu_reference", "ceiling")
+# eager_reference and graph_reference came with the compiled variants, which always record them.
+READ_AGAINST = ("cpu_reference", "ceiling", "eager_reference", "graph_reference")
 
 
 def read_against(info: dict, key: str) -> str | None:
@@ -231,6 +232,12 @@ class Result:
         return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
     @property
+    def recompiles_in_rounds(self) -> int:
+        """Compiles inside its timed rounds (a compiled step): those rounds timed the compiler."""
+        value = self.info.get("recompiles_in_rounds")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    @property
     def per_joule(self) -> float | None:
         """Work per joule (samples/J, TFLOP/J = TFLOP/s per W, ...) where energy was measured."""
         energy = self.figure("energy_per_call_j")
@@ -263,6 +270,8 @@ class Result:
             parts.append(f"{reason}{' (noisy)' if self.noisy else ''}")
         if self.throttled_rounds:
             parts.append(f"throttled {self.throttled_rounds} rounds")
+        if self.recompiles_in_rounds:
+            parts.append(f"recompiled {self.recompiles_in_rounds}x in its rounds (they timed the compiler)")
         return ", ".join(parts)
 
 

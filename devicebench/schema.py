@@ -34,6 +34,7 @@ FIGURES = {
         Figure("peak_memory_bytes", "B", "lower", "relative", "peak device memory allocated"),
         Figure("setup_s", "s", "lower", None, "building the step: model and data on the device, a graph's capture"),
         Figure("cold_start_s", "s", "lower", None, "the first call, apart from the steady ones"),
+        Figure("compile_s", "s", "lower", None, "the compiler's own seconds in the first call"),
         Figure("time_to_accuracy_s", "s", "lower", None, "seconds from setup until the target accuracy"),
     )
 }
@@ -129,6 +130,20 @@ KEYS = {
         ("cuda_event_q1_s", "float", "s", "first quartile by CUDA events"),
         ("cuda_event_q3_s", "float", "s", "third quartile by CUDA events"),
         ("sync_overhead_max_s", "float", "s", "the most an empty synchronized round cost beyond its device work"),
+    ),
+    **_keys(
+        "torch.compile",
+        ("compile_mode", "str", "", "torch.compile's mode (default, reduce-overhead, ...); eager for the eager side of a compile_mode axis"),
+        ("eager_reference", "str?", "", "the eager variant doing the same work on the same device (a compiled speed-up's reference)"),
+        ("graph_reference", "str?", "", "the hand-captured CUDA-graph variant reduce-overhead is also set against"),
+        ("compile_cache", "str", "", "the compiler's cache: cold (an empty folder of the benchmark's own), or the user's TORCHINDUCTOR_CACHE_DIR"),
+        ("compiler_startup_s", "float", "s", "the compiler's one-time start in this process for this device kind, paid before the first compiled benchmark"),
+        ("compile_s", "float?", "s", "the compiler's own seconds in the first call (torch's accounting); part of cold_start_s"),
+        ("compile_total_s", "float?", "s", "the compiler's seconds over the whole benchmark"),
+        ("compile_graphs", "int?", "", "graphs the compiler made (torch's counter)"),
+        ("compile_graph_breaks", "int?", "", "graph breaks (torch's counter)"),
+        ("compile_recompiles", "int?", "", "recompiles: compiles of a frame that had compiled before"),
+        ("recompiles_in_rounds", "int?", "", "compiles inside the timed rounds (then the rounds timed the compiler: flagged)"),
     ),
     **_keys(
         "throughput",

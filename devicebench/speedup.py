@@ -14,6 +14,11 @@ Every ratio compares the same work and names what it compared with:
   ``ddp:cuda``, ``ddp:cuda:K``): its median and scaling efficiency, its throughput over
   (GPUs or ranks) x one process's (``cuda:0``; ``cpu`` for ``ddp:cpu``) in the same run.
 
+- a compiled variant (``torch.compile``) over the eager variant doing the same work on the same
+  device (``1.8x vs cuda:0-eager``), with the interval both medians' intervals give, and its
+  break-even: ``compile_s / (eager per call - compiled per call)`` calls, "never" where the
+  compiled call is not faster; reduce-overhead also over the hand-captured ``cudagraph``.
+
 A ratio between results whose work differs (global batch, loader workers per process,
 dataset: see :mod:`devicebench.work`) is not computed; the row says how they differ.
 Speed-ups are throughput ratios.
@@ -58,6 +63,91 @@ class Accelerated:
 
 
 @dataclass(frozen=True)
+class CompileGain:
+    """A compiled variant on one device against the eager variant of the same work there."""
+
+    reference: str  # the eager result it is set against: cuda:0-eager
+    ratio: float | None  # how many times the compiled one's throughput; None when not like for like
+    low: float | None  # the ratio's interval from both medians' 95% intervals (None: too few rounds)
+    high: float | None
+    compile_s: float | None  # the compiler's seconds in the first call (torch's own accounting)
+    break_even: float | None  # calls until compiling has paid for itself; None: never, or not known
+    break_even_low: float | None
+    break_even_high: float | None  # None with a low: within the intervals it may never pay off
+    never: bool = False  # the compiled call is not faster: compiling never pays off
+    recompiles_in_rounds: int | None = None  # compiles inside the timed rounds (they timed the compiler)
+    work_per_call: float | None = None  # in the row's unit without "/s": steps or samples per call
+    graph_reference: str | None = None  # reduce-overhead's hand-captured counterpart: cuda:0-cudagraph
+    graph_ratio: float | None = None
+    note: str = ""
+
+
+def ratio_interval(fast: Result, slow: Result, value: float) -> tuple[float | None, float | None]:
+    """The interval of ``value`` (``fast`` over ``slow``) that both medians' 95% intervals give."""
+    fi, si = fast.median_interval(), slow.median_interval()
+    if not fi or not si:
+        return None, None
+    return value * (si[0] / slow.median_s) * (fast.median_s / fi[1]), value * (si[1] / slow.median_s) * (fast.median_s / fi[0])
+
+
+def break_even(compile_s: float, eager: Result, compiled: Result) -> tuple[float | None, float | None, float | None, bool]:
+    """(calls, low, high, never): ``compile_s / (eager per call - compiled per call)``, with the interval the
+    medians' intervals give; ``never`` when the compiled call is not faster, a high of None where it may not be."""
+    gain = eager.median_s - compiled.median_s
+    if gain <= 0:
+        return None, None, None, True
+    low = high = None
+    ei, ci = eager.median_interval(), compiled.median_interval()
+    if ei and ci:
+        best, worst = ei[1] - ci[0], ei[0] - ci[1]
+        low = compile_s / best
+        high = compile_s / worst if worst > 0 else None
+    return compile_s / gain, low, high, False
+
+
+def _compile_gain(index: Index, workload: str, variant: str, device_id: str) -> CompileGain | None:
+    compiled = index.get((workload, variant, device_id))
+    eager_variant = _read_against(index, workload, variant, "eager_reference")
+    if compiled is None or not eager_variant:
+        return None
+    reference = f"{device_id}-{eager_variant}"
+    eager = index.get((workload, eager_variant, device_id))
+    recompiles = compiled.info.get("recompiles_in_rounds")
+    recompiles = recompiles if isinstance(recompiles, int) and not isinstance(recompiles, bool) else None
+    flag = f"recompiled {recompiles}x in its timed rounds: they timed the compiler" if recompiles else ""
+    if eager is None:
+        return CompileGain(reference, None, None, None, compiled.figure("compile_s"), None, None, None, recompiles_in_rounds=recompiles, note="; ".join(filter(None, [f"no {reference} result", flag])))
+    unlike = _unlike(compiled, eager)
+    value = None if unlike else _ratio(compiled, eager)
+    low, high = ratio_interval(compiled, eager, value) if value is not None else (None, None)
+    compile_s = compiled.figure("compile_s")
+    calls = calls_low = calls_high = None
+    never = False
+    if value is not None and compile_s is not None:
+        calls, calls_low, calls_high, never = break_even(compile_s, eager, compiled)
+    per_call = compiled.throughput * compiled.median_s if compiled.throughput else None
+    graph_variant = _read_against(index, workload, variant, "graph_reference")
+    graph = index.get((workload, graph_variant, device_id)) if graph_variant else None
+    graph_ratio = _ratio(compiled, graph) if graph and not _unlike(compiled, graph) else None
+    return CompileGain(
+        reference,
+        value,
+        low,
+        high,
+        compile_s,
+        calls,
+        calls_low,
+        calls_high,
+        never,
+        recompiles,
+        per_call,
+        f"{device_id}-{graph_variant}" if graph is not None else None,
+        graph_ratio,
+        "; ".join(filter(None, [f"not like for like: {unlike}" if unlike else "", flag])),
+    )
+
+
+@dataclass(frozen=True)
 class Row:
     workload: str
     variant: str
@@ -76,6 +166,8 @@ class Row:
     # Devices where this row beat its ceiling: the ceiling was not reached (a noisy or wrong
     # round), so no efficiency is given there; over 100% of a limit is never a figure.
     ceiling_not_reached: tuple[str, ...] = ()
+    # A compiled variant: on each device, its speed-up over eager there and its break-even.
+    compiled: dict[str, CompileGain] = field(default_factory=dict)
 
     @property  # the first GPU's speed-up under the name the matrix always had
     def gpu_over_cpu(self) -> float | None:
@@ -198,6 +290,7 @@ def matrix(run: dict | Run) -> list[Row]:
                 next((r.unit for r in (cpu, *(index.get((workload, variant, d)) for d in accelerated)) if r is not None), None),
                 ceiling=ceiling_variant,
                 ceiling_not_reached=tuple(not_reached),
+                compiled={d: g for d in ["cpu", *accelerator_ids()] if (g := _compile_gain(index, workload, variant, d)) is not None},
             )
         )
     return rows

@@ -10,7 +10,10 @@ A benchmark hands :func:`measure` a ``step`` that queues its work and returns, a
 optional ``setup`` that is run, untimed, before every call. The sequence is:
 
 1. one cold call (CUDA context, library handles, autotuning), timed and recorded apart as
-   ``cold_start_s``, never mixed into the steady figures;
+   ``cold_start_s``, never mixed into the steady figures; a compiled step compiles here, and
+   the compiler's own seconds in it are recorded apart as ``compile_s``
+   (:mod:`devicebench.compiling`; a compile inside the timed rounds is counted as
+   ``recompiles_in_rounds``, since those rounds then timed the compiler);
 2. ``warmup`` calls, not counted; the fastest call so far estimates the time per call (a call
    the machine interrupted does not turn the loop off);
 3. timed rounds through pytest-benchmark's ``pedantic`` (so its statistics, table and JSON
@@ -44,7 +47,7 @@ import math
 import time
 from typing import Any, Callable
 
-from . import stats
+from . import compiling, stats
 from .config import Rounds
 from .devices import BenchDevice
 from .progress import Progress
@@ -146,6 +149,9 @@ class Measurement:
         self.calls = 0  # calls in timed rounds
         self.extra_calls = 0  # calls pytest-benchmark made after the timed rounds
         self.result = None  # what the last timed call returned
+        # A compiled step (``compile_mode`` recorded by its benchmark): what torch's compiler did in each phase.
+        self.compiled = self.info.get("compile_mode") not in (None, compiling.EAGER)
+        self.setup_compiles = 0  # compiles in the untimed setups between timed rounds
 
     def run(self) -> Any:
         if getattr(self.benchmark, "disabled", False):
@@ -153,18 +159,30 @@ class Measurement:
             return self._call_synced()[1]
         if self.on_this_process_gpu:
             self.device.reset_peak_memory()
+        whole = compiling.CompileWatch() if self.compiled else None
         self.cold_call()
+        if whole is not None:
+            self.info["compile_s"] = whole.since().seconds  # the first call's compile, apart from the rest of it
         self.warm_up()
         self.calibrate_loop()
+        rounds = compiling.CompileWatch() if self.compiled else None
+        self.setup_compiles = 0
         self.time_rounds()
         self.record()
+        if whole is not None:
+            self.record_compiles(whole.since(), rounds.since())
         return self.result
 
     # --- untimed rounds ---------------------------------------------------------------------
 
     def _prepare(self) -> None:
         if self.setup is not None:
-            self.setup()
+            if self.compiled:
+                watch = compiling.CompileWatch()
+                self.setup()
+                self.setup_compiles += watch.since().compiles or 0
+            else:
+                self.setup()
         # Setup may queue device work of its own; it must not spill into the timed call.
         self.device.synchronize()
 
@@ -279,6 +297,19 @@ class Measurement:
             info["sync_overhead_max_s"] = max(sync_overheads(self.device))
         # None on the CPU: torch keeps no per-device peak there, and a process-wide RSS would mislead.
         info["peak_memory_bytes"] = self.device.peak_memory_bytes() if self.on_this_process_gpu else None
+
+
+    def record_compiles(self, whole: compiling.Compiled, rounds: compiling.Compiled) -> None:
+        """What the compiler did over the benchmark, and whether it compiled inside the timed rounds
+        (then the rounds timed the compiler: ``show`` and ``compare`` say so)."""
+        in_rounds = None if rounds.compiles is None else max(0, rounds.compiles - self.setup_compiles)
+        self.info.update(
+            compile_total_s=whole.seconds,
+            compile_graphs=whole.graphs,
+            compile_graph_breaks=whole.graph_breaks,
+            compile_recompiles=whole.recompiles,
+            recompiles_in_rounds=in_rounds,
+        )
 
 
 def measure(

@@ -60,6 +60,7 @@ class TimeVerdict:
     environment_changed: bool = False
     noisy_runs: tuple[int, int] = (0, 0)  # runs a side whose rounds stopped before the median was known
     throttled_runs: tuple[int, int] = (0, 0)  # runs a side with rounds taken while the GPU was throttled
+    recompiled_runs: tuple[int, int] = (0, 0)  # runs a side whose compiled step recompiled inside its timed rounds
 
     @property
     def is_regression(self) -> bool:

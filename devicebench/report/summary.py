@@ -163,6 +163,20 @@ def best_efficiency(rows: list[speedup.Row]) -> str:
     return f"{row.workload} {row.variant} on {device}: {e:.0%} of its {ceiling} ceiling"
 
 
+def compile_summary(rows: list[speedup.Row]) -> str:
+    """torch.compile in one sentence: each compiled variant's speed-up over eager on its device, and when it pays off."""
+    parts = []
+    for row in rows:
+        for device, gain in row.compiled.items():
+            if gain.ratio is None:
+                continue
+            pays = "never pays off (not faster)" if gain.never else render.break_even_text(gain, row.unit) or "break-even not known"
+            compile_s = f", compiling {format_seconds(gain.compile_s)}" if gain.compile_s is not None else ""
+            flag = f" ({gain.note})" if gain.recompiles_in_rounds else ""
+            parts.append(f"{row.workload.replace('linear_regression', 'linreg')} {row.variant} {render.gain_text(gain)}{compile_s}, {pays}{flag}")
+    return "torch.compile: " + "; ".join(parts) if parts else ""
+
+
 def headline(s: "Summary") -> str:
     """The answer for one machine in a sentence: what its GPU does over its CPU, what changed, what to doubt."""
     parts = []
@@ -176,6 +190,8 @@ def headline(s: "Summary") -> str:
         parts.append(f"{overall[0][1]} runs the suite's work {ratio(overall[0][0])} to {ratio(overall[-1][0])} faster than its CPU, like for like")
     else:
         parts.append("CPU only" + (f" ({s.scaling[0]})" if s.scaling else ""))
+    if s.compile_text:
+        parts.append(s.compile_text)
     parts.append(s.history_text)
     parts.append(f"since the previous run: {s.since}")
     if s.flags:
@@ -197,6 +213,7 @@ class Summary:
     changes: list[Change]  # the latest pair (the pair view)
     change_points: list = field(default_factory=list)  # devicebench.history.ChangePoint, over the whole history
     history_text: str = ""  # the change points in a sentence
+    compile_text: str = ""  # torch.compile against eager in a sentence (empty without compiled variants)
 
 
 def summarize(machine: Machine, settings: compare.Settings) -> Summary:
@@ -218,6 +235,7 @@ def summarize(machine: Machine, settings: compare.Settings) -> Summary:
         changes,
         points,
         _history_text(machine, points),
+        compile_summary(rows),
     )
 
 

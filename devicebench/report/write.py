@@ -167,7 +167,8 @@ def _machine(s: Summary, drawer: _ChartDrawer) -> Section:
     machine = s.machine
     n = len(machine.runs)
     title = f"{machine.description} ({n} run{'s' if n != 1 else ''}, fingerprint {machine.fingerprint})"
-    said = [*s.speedups, *s.scaling, f"best efficiency: {s.efficiency}", f"since the previous run: {s.since}"]
+    said = [*s.speedups, *s.scaling, *filter(None, [s.compile_text]), f"best efficiency: {s.efficiency}", f"since the previous run: {s.since}"]
+    compiled = render.compile_cells(s.rows)
     blocks = [
         Heading(2, title),
         Para("Latest run: ", code=str(s.latest_path)),
@@ -175,6 +176,7 @@ def _machine(s: Summary, drawer: _ChartDrawer) -> Section:
         *([only("html", Bullets(s.flags, cls="flags"))] if s.flags else []),
         Markdown(render.speedups(s.rows, "markdown")),
         only("html", Table(*render.speedup_cells(s.rows))),
+        *([only("html", Para("torch.compile against eager, the same work on the same device:")), only("html", Table(*compiled))] if compiled[1] else []),
         *_changes(s),
         *_history(s, drawer),
     ]

@@ -21,6 +21,10 @@ from ..config import DIST_TIMEOUT_S, Rounds
 from ..precision import STRICT_FP32, Precision
 
 DDP_ONLY_TRAINING = "DistributedDataParallel is measured on the CNN's training epochs"
+# DataParallel copies its module to each GPU on every forward and runs the copies on threads:
+# a compiled module is not what it replicates, and reduce-overhead's graphs cannot run on threads.
+COMPILE_NO_DP = "torch.compile is not measured through DataParallel (it replicates the module on every call, on threads); compile runs on cpu and cuda:0"
+COMPILE_NO_DDP = "torch.compile under DistributedDataParallel is not measured yet; ddp runs loader and resident"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class Variant:
     ceiling: str | None = None  # the ceiling variant bounding this one's throughput
     no_dp: str | None = None  # why DataParallel cannot run it
     no_ddp: str | None = None  # why DDP ranks do not run it
+    compile_mode: str | None = None  # torch.compile's mode, for a compiled variant (devicebench.compiling)
+    eager_reference: str | None = None  # the eager variant doing the same work: a compiled one's speed-up is over it
+    graph_reference: str | None = None  # the hand-captured CUDA-graph variant reduce-overhead is also set against
 
     def __post_init__(self):
         unknown = set(self.needs) - set(FEATURES)
@@ -132,6 +139,12 @@ class Workload:
             missing = [f for f in sorted(variant.needs) if not device.supports(f)]
             if missing:
                 return f"{variant.name} needs {' and '.join(FEATURES[f] for f in missing)}; {device.id} has none"
+            if variant.compile_mode is not None:
+                from .. import compiling
+
+                reason = compiling.unavailable(device.device_type, variant.compile_mode)
+                if reason:
+                    return reason
         return self.skip(device, variant) if self.skip else None
 
 

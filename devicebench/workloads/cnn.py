@@ -12,7 +12,12 @@ Variants:
   permutation index: no host work per batch;
 - ``bf16`` (bf16 tensor cores): ``resident`` under bf16 autocast with channels_last tensors;
 - ``cudagraph`` (CUDA graphs): ``resident`` with the whole training step captured in a CUDA
-  graph and replayed per batch (a partial last batch would change shapes: it is dropped).
+  graph and replayed per batch (a partial last batch would change shapes: it is dropped);
+- ``compile``: ``resident`` with the model (forward, and backward through AOTAutograd) and the
+  optimizer's step under ``torch.compile``; the first batch compiles, and a partial last batch
+  compiles once more (a recompile in the cold epoch, counted; see :mod:`devicebench.compiling`);
+  evaluation runs the same weights eagerly;
+- ``compile-reduce-overhead``: the same in ``mode="reduce-overhead"`` (the compiler's CUDA graphs).
 
 Every variant runs under PyTorch's defaults (cuDNN TF32 on, autotuning off), so variants
 differ only in what they name, and trains ``epochs`` per size. Under DDP each rank trains its
@@ -34,7 +39,7 @@ import torch
 from .. import data, distributed
 from ..env import cpu_threads
 from ..precision import PYTORCH_DEFAULTS
-from . import Context, Step, Timed, Variant, Workload
+from . import COMPILE_NO_DDP, COMPILE_NO_DP, Context, Step, Timed, Variant, Workload
 from .cnn_training import CnnSize, Trainer, build_model, parameter_count  # noqa: F401  (build_model, parameter_count: named here as before)
 
 
@@ -127,7 +132,7 @@ def build(device, variant: Variant, size: CnnSize, context: Context) -> Step:
         trainer = distributed.LaunchedEpochs(device, local)
         info.update(hosts=trainer.hosts, node_software=trainer.node_software)
     else:
-        trainer = Trainer(device, variant.name, images, size, loader_workers(size), batch_size=batch)
+        trainer = Trainer(device, variant.name, images, size, loader_workers(size), batch_size=batch, compile_mode=variant.compile_mode)
     info.update(
         n_train=trainer.n_train,
         n_test=min(size.n_test, len(images.test)),
@@ -210,6 +215,19 @@ WORKLOAD = Workload(
             cpu_reference="resident",
             no_dp=ON_THREADS,
             no_ddp="cudagraph under DistributedDataParallel is not measured yet; ddp runs loader and resident",
+        ),
+        # resident's work, compiled: set against resident on its own device.
+        Variant("compile", PYTORCH_DEFAULTS, compile_mode="default", eager_reference="resident", no_dp=COMPILE_NO_DP, no_ddp=COMPILE_NO_DDP),
+        Variant(
+            "compile-reduce-overhead",
+            PYTORCH_DEFAULTS,
+            needs=frozenset({"graphs"}),
+            cpu_reference="resident",
+            compile_mode="reduce-overhead",
+            eager_reference="resident",
+            graph_reference="cudagraph",
+            no_dp=COMPILE_NO_DP,
+            no_ddp=COMPILE_NO_DDP,
         ),
     ),
     sizes={

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .. import data
+from .. import compiling, data
 from ..config import Rounds
 
 
@@ -90,9 +90,11 @@ class Trainer:
         workers: int,
         shard: tuple[int, int] = (0, 1),
         batch_size: int | None = None,
+        compile_mode: str | None = None,
     ):
         """``shard`` = (rank, world size): under DDP each rank trains on its own part of the data,
-        with ``batch_size`` samples a step (default: the size's; see :func:`batch_per_process`)."""
+        with ``batch_size`` samples a step (default: the size's; see :func:`batch_per_process`).
+        ``compile_mode``: the model and the optimizer's step under ``torch.compile`` (the data resident)."""
         self.device, self.variant, self.size, self.dataset = device, variant, size, images.name
         self.batch_size = batch_size or size.batch_size
         self.pinned = device.supports("pinned_memory")
@@ -108,7 +110,13 @@ class Trainer:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.autocast_type = device.backend.autocast_type
         self.model = device.wrap(Bf16Autocast(self.net, self.autocast_type) if variant == "bf16" else self.net)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=size.lr, capturable=variant == "cudagraph")
+        graphs = variant == "cudagraph" or compile_mode == "reduce-overhead"
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=size.lr, capturable=graphs)
+        self.optimizer_step, self.mark_step, self.compiled = self.optimizer.step, None, compile_mode is not None
+        if compile_mode is not None:  # compiled lazily: the first epoch's first batch compiles
+            self.model = compiling.wrap(self.model, compile_mode)
+            self.optimizer_step = compiling.wrap(self.optimizer.step, compile_mode)
+            self.mark_step = compiling.step_marker(compile_mode)
         self.stats: list[EpochStats] = []
         self.test_x = self._as_images(images.test_images[: self.n_test]).to(dev)
         self.test_y = images.test_labels[: self.n_test].to(dev)
@@ -154,11 +162,13 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.mark_step is not None:
+            self.mark_step()  # reduce-overhead: a new training step (its graphs may reuse the last one's memory)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             loss = F.cross_entropy(self.model(x), y)
         loss.backward()
-        self.optimizer.step()
+        self.optimizer_step()
         return loss
 
     def _capture(self) -> None:
@@ -221,13 +231,16 @@ class Trainer:
             else:
                 loss = self._step(x, y)
         self.stats.append(EpochStats(wait, first or 0.0))
-        return loss
+        # reduce-overhead's graphs write the next step's outputs where this one's were: keep the last loss.
+        return loss.detach().clone() if self.mark_step is not None else loss
 
     @torch.no_grad()
     def evaluate(self, batch_size: int = 1000) -> tuple[float, float]:
         """Loss and accuracy on the test images (call outside timing: it reads results back)."""
         # Under DDP only rank 0 evaluates: the plain module, so no collective waits for the others.
-        model = self.net if self.device.is_ddp else self.model
+        # A compiled model is evaluated eagerly too: its weights are what it learned, and an eval
+        # forward through the compiler would compile again (another mode, another batch).
+        model = self.net if self.device.is_ddp or self.compiled else self.model
         self.model.eval()
         total_loss = torch.zeros((), device=self.test_y.device)
         correct = torch.zeros((), device=self.test_y.device, dtype=torch.long)

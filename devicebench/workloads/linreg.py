@@ -9,7 +9,13 @@ Variants:
   device sync inside the step and is left out);
 - ``fused``: the same with ``Adam(fused=True)``, one kernel for the whole update;
 - ``cudagraph``: the whole step (forward, backward, optimizer) captured once in a CUDA graph and
-  replayed, PyTorch's "whole network capture" recipe; where the device has graphs.
+  replayed, PyTorch's "whole network capture" recipe; where the device has graphs;
+- ``compile``: eager's step with the model's forward and loss (its backward through
+  AOTAutograd) and the optimizer's step each under ``torch.compile``, as PyTorch's tutorials
+  compile a training step; the first call compiles (``compile_s``, see
+  :mod:`devicebench.compiling`);
+- ``compile-reduce-overhead``: the same in ``mode="reduce-overhead"``, the compiler's own CUDA
+  graphs (Adam capturable, as for ``cudagraph``); set against eager and against ``cudagraph``.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import compiling
 from ..precision import STRICT_FP32
-from . import Step, Timed, Variant, Workload
+from . import COMPILE_NO_DP, Step, Timed, Variant, Workload
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ def make_data(size: LinRegSize, device: torch.device) -> tuple[torch.Tensor, tor
 class Trainer:
     """Model, optimizer and data on one device; ``reset`` then ``run`` is one timed round."""
 
-    def __init__(self, device, variant: str, size: LinRegSize):
+    def __init__(self, device, variant: str, size: LinRegSize, compile_mode: str | None = None):
         self.size = size
         self.x, self.y = make_data(size, device.torch_device)
         torch.manual_seed(0)
@@ -60,7 +67,7 @@ class Trainer:
         self.model = device.wrap(self.linear)
         self.initial = [p.detach().clone() for p in self.linear.parameters()]
         params = list(self.linear.parameters())
-        if variant == "eager":
+        if variant == "eager" or compile_mode == "default":
             self.optimizer = torch.optim.Adam(params, lr=size.lr)  # the tutorial's, PyTorch's defaults
         elif variant == "fused":
             self.optimizer = torch.optim.Adam(params, lr=size.lr, fused=True)
@@ -70,14 +77,25 @@ class Trainer:
         self.loss_fn = torch.nn.MSELoss()
         self.replay = None
         self.loss = None
+        self.forward_loss, self.optimizer_step = self._forward_loss, self.optimizer.step
+        self.mark_step = None
+        if compile_mode is not None:  # compiled lazily: the first call compiles
+            self.forward_loss = compiling.wrap(self._forward_loss, compile_mode)
+            self.optimizer_step = compiling.wrap(self.optimizer.step, compile_mode)
+            self.mark_step = compiling.step_marker(compile_mode)
         if variant == "cudagraph":
             self.replay, self.loss = device.backend.capture(self._step, before=lambda: self.optimizer.zero_grad(set_to_none=True))
 
+    def _forward_loss(self) -> torch.Tensor:
+        return self.loss_fn(self.model(self.x), self.y)
+
     def _step(self) -> torch.Tensor:
+        if self.mark_step is not None:
+            self.mark_step()  # reduce-overhead: a new training step, whose graphs may reuse the last one's memory
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(self.x), self.y)
+        loss = self.forward_loss()
         loss.backward()
-        self.optimizer.step()
+        self.optimizer_step()
         return loss
 
     def reset(self) -> None:
@@ -99,7 +117,8 @@ class Trainer:
         loss = None
         for _ in range(self.size.steps):
             loss = self._step()
-        return loss
+        # reduce-overhead's graphs write the next step's outputs where this one's were: keep the last loss.
+        return loss.detach().clone() if self.mark_step is not None else loss
 
     def learned(self) -> tuple[list[float], float]:
         return self.linear.weight.detach().cpu().flatten().tolist(), float(self.linear.bias.detach().cpu())
@@ -136,7 +155,7 @@ def check(size: LinRegSize, final_loss: float, w: list[float], b: float, guard: 
 
 
 def build(device, variant: Variant, size: LinRegSize, context=None) -> Step:
-    trainer = Trainer(device, variant.name, size)
+    trainer = Trainer(device, variant.name, size, variant.compile_mode)
 
     def finish(timed: Timed) -> dict:
         # Read only now, after timing: .item() inside a step would force a device sync.
@@ -165,6 +184,17 @@ WORKLOAD = Workload(
         Variant("fused"),
         # The same Adam update as eager, replayed from a graph: eager is its CPU reference.
         Variant("cudagraph", STRICT_FP32, needs=frozenset({"graphs"}), cpu_reference="eager", no_dp=GRAPHS_ON_THREADS),
+        # Eager's work, compiled: each is set against eager on its own device (and the CPU runs the default mode too).
+        Variant("compile", compile_mode="default", eager_reference="eager", no_dp=COMPILE_NO_DP),
+        Variant(
+            "compile-reduce-overhead",
+            needs=frozenset({"graphs"}),
+            cpu_reference="eager",
+            compile_mode="reduce-overhead",
+            eager_reference="eager",
+            graph_reference="cudagraph",
+            no_dp=COMPILE_NO_DP,
+        ),
     ),
     sizes={
         "seed": LinRegSize(n=1_000_000, steps=500),

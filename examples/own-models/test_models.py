@@ -1,10 +1,11 @@
 """Your own models, timed with devicebench: a ResNet-18 training step, a TransformerEncoder's
-inference and a hand-written Adam loop, on every device this machine has.
+inference, a hand-written Adam loop and an MLP's training step eager and under torch.compile,
+on every device this machine has.
 
 Copy this file into your project's tests (devicebench installed), then:
 
     pytest test_models.py --benchmark-only      # cpu, cuda:0, dp, ...; stored under results/<machine>/
-    devicebench speedup latest                  # how much faster on the GPU, like for like
+    devicebench speedup latest                  # how much faster on the GPU, like for like; compiled vs eager
     devicebench compare 1 2                     # did the second run get slower, or train worse?
 
 devicebench's own tests run this file through the installed plugin (tests/test_own_models.py).
@@ -84,3 +85,29 @@ def test_custom_adam_loop(bench, device):
     bench.throughput("steps_per_s", ADAM_STEPS)
     # Every call trains from the same start, so the loss is after the same work however many rounds ran.
     bench.quality("final_loss", loss.item(), higher_is_better=False, after=f"{ADAM_STEPS} Adam steps from the same start")
+
+
+MLP_BATCH = 256
+
+
+@pytest.mark.parametrize("compile_mode", ["eager", "default"])
+def test_mlp_training_step(bench, device, compile_mode):
+    """An MLP's training step, eager and under torch.compile: ``devicebench speedup`` sets the
+    compiled one against the eager one on the same device and says after how many calls its
+    compile time has paid off."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10)).to(device.torch_device)
+    forward = bench.compile(device, model)  # the model as it is for eager; compiled, its compile time apart
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(MLP_BATCH, 64, device=device.torch_device)
+    y = torch.randint(0, 10, (MLP_BATCH,), device=device.torch_device)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(forward(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    bench.run(device, step)
+    bench.throughput("samples_per_s", MLP_BATCH)
