@@ -100,6 +100,18 @@ class Backend:
     def capture(self, step: Callable[[], Any], before: Callable[[], None] | None = None, warmup: int = 3) -> tuple[Callable[[], None], Any]:
         raise NotImplementedError(f"{self.kind} has no graph capture")
 
+    def compiler_unavailable(self, mode: str) -> str | None:
+        """Why ``torch.compile`` (inductor) cannot build for this kind of device here, or None."""
+        import os
+        import shutil
+
+        compiler = os.environ.get("CXX") or next((c for c in ("g++", "c++", "clang++") if shutil.which(c)), None)
+        if not compiler or not shutil.which(compiler):
+            return "torch.compile's CPU backend (inductor) needs a C++ compiler, and none was found (install g++ or set CXX)"
+        if mode == "reduce-overhead":
+            return "reduce-overhead replays CUDA graphs; the CPU has none"
+        return None
+
 
 class CudaBackend(Backend):
     """NVIDIA GPUs (and AMD's, which ROCm builds of torch present as CUDA)."""
@@ -170,6 +182,11 @@ class CudaBackend(Backend):
         version = torch.cuda.nccl.version()  # a tuple in current torch, an int in older ones
         return ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
 
+    def compiler_unavailable(self, mode: str) -> str | None:
+        from torch.utils._triton import has_triton
+
+        return None if has_triton() else "torch.compile's GPU backend (inductor) needs Triton, and this torch has none (pip install triton)"
+
     def capture(self, step: Callable[[], Any], before: Callable[[], None] | None = None, warmup: int = 3) -> tuple[Callable[[], None], Any]:
         """PyTorch's whole-network capture recipe: ``warmup`` steps on a side stream (optimizer state,
         library workspaces), then ``before()`` (zeroing gradients, say), then one step captured.
@@ -223,6 +240,9 @@ class MpsBackend(Backend):
 
     def monitor(self, devices: tuple[torch.device, ...]) -> sensors.Monitor:
         return sensors.Monitor("no sensors are read on MPS")
+
+    def compiler_unavailable(self, mode: str) -> str | None:
+        return "torch.compile is not measured on MPS yet"
 
 
 BACKENDS: dict[str, Backend] = {b.kind: b for b in (Backend(), CudaBackend(), MpsBackend())}

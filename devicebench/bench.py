@@ -258,7 +258,7 @@ class Bench:
             pytest.skip(devices.NO_RANKS)  # as bench.run would: the step would run in this process alone
         if device.is_dp or device.is_ddp:
             pytest.skip(COMPILE_NO_DP if device.is_dp else "torch.compile under DistributedDataParallel is not measured yet")
-        reason = compiling.unavailable(device.device_type, mode)
+        reason = compiling.unavailable(device, mode)
         if reason:
             pytest.skip(reason)
         eager = variant_of({**self.params, "compile_mode": compiling.EAGER}) if "compile_mode" in self.params else None
@@ -310,7 +310,7 @@ class Bench:
         """A compiled benchmark: the compiler started, a cold cache of its own, and what its speed-up is read against."""
         from . import compiling
 
-        startup_s = compiling.start_up(device.torch_device)
+        startup_s = compiling.start_up(device)
         self.info.update(compile_mode=mode, eager_reference=eager_reference, compile_cache=compiling.fresh_cache(), compiler_startup_s=startup_s)
 
     def _declare_learned(self, learned: dict, after: str | None) -> None:

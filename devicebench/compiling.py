@@ -21,6 +21,7 @@ import atexit
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 
 import torch
@@ -35,39 +36,28 @@ _benchmarks = 0
 _startup_s: dict[str, float] = {}  # per device type: what this process's first compile took (see start_up)
 
 
-def unavailable(device_type: str, mode: str = "default") -> str | None:
-    """Why ``torch.compile`` cannot compile for this kind of device here, or None."""
+def unavailable(device, mode: str = "default") -> str | None:
+    """Why ``torch.compile`` cannot compile for ``device`` (a BenchDevice) in ``mode`` here, or None;
+    what each kind of device needs of the compiler is its backend's to say."""
     import torch._dynamo
 
     if not torch._dynamo.is_dynamo_supported():
         return "torch.compile does not support this Python or platform (torch._dynamo.is_dynamo_supported() is False)"
     if mode not in MODES:
         return f"unknown torch.compile mode {mode!r}; modes: {', '.join(MODES)}"
-    if device_type == "cpu":
-        compiler = os.environ.get("CXX") or next((c for c in ("g++", "c++", "clang++") if shutil.which(c)), None)
-        if not compiler or not shutil.which(compiler):
-            return "torch.compile's CPU backend (inductor) needs a C++ compiler, and none was found (install g++ or set CXX)"
-        if mode == "reduce-overhead":
-            return "reduce-overhead replays CUDA graphs; the CPU has none"
-        return None
-    if device_type == "cuda":
-        from torch.utils._triton import has_triton
-
-        return None if has_triton() else "torch.compile's GPU backend (inductor) needs Triton, and this torch has none (pip install triton)"
-    return f"torch.compile is not measured on {device_type} devices yet"
+    return device.backend.compiler_unavailable(mode)
 
 
-def start_up(device: torch.device) -> float:
+def start_up(device) -> float:
     """The compiler's one-time start in this process for this kind of device, paid before the
     first compiled benchmark and not by it: importing inductor, its pool of compile workers, the
     first C++ or Triton build. Without this the first compiled benchmark of a run would pay
     about 10 s more on 2 cores than the same benchmark later in the run, and its figure would
     depend on which benchmarks ran before it. Returns the seconds it took (recorded as
     ``compiler_startup_s``; 0 once done)."""
-    if device.type in _startup_s:
-        return _startup_s[device.type]
-    import time
-
+    kind = device.device_type
+    if kind in _startup_s:
+        return _startup_s[kind]
     import torch._dynamo
 
     start = time.perf_counter()
@@ -75,9 +65,8 @@ def start_up(device: torch.device) -> float:
         before = {k: os.environ.get(k) for k in (USER_CACHE, "TRITON_CACHE_DIR")}
         os.environ[USER_CACHE], os.environ["TRITON_CACHE_DIR"] = folder, os.path.join(folder, "triton")
         try:
-            torch.compile(lambda x: (x * 2 + 1).sum())(torch.ones(8, device=device))
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            torch.compile(lambda x: (x * 2 + 1).sum())(torch.ones(8, device=device.torch_device))
+            device.synchronize()
         finally:
             for key, value in before.items():
                 if value is None:
@@ -85,8 +74,8 @@ def start_up(device: torch.device) -> float:
                 else:
                     os.environ[key] = value
             torch._dynamo.reset()
-    _startup_s[device.type] = time.perf_counter() - start
-    return _startup_s[device.type]
+    _startup_s[kind] = time.perf_counter() - start
+    return _startup_s[kind]
 
 
 def fresh_cache() -> str:
@@ -125,6 +114,19 @@ def _default_cache_dir() -> str | None:
 def wrap(obj, mode: str = "default"):
     """``torch.compile(obj)`` in ``mode`` (its default mode passes no mode at all)."""
     return torch.compile(obj) if mode == "default" else torch.compile(obj, mode=mode)
+
+
+def warm_compile_s(device, call) -> float | None:
+    """The compiler's seconds for ``call`` compiled again from this benchmark's own cache, now warm:
+    dynamo's in-memory caches reset, the on-disk ones (inductor's graphs, AOTAutograd's) kept.
+    Run after timing and after what the benchmark learned was read (the call trains one more step)."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    watch = CompileWatch()
+    call()
+    device.synchronize()
+    return watch.since().seconds
 
 
 def step_marker(mode: str):

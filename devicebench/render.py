@@ -94,6 +94,25 @@ def _machine_line(move) -> str:
     )
 
 
+# What makes a verdict's runs less than exact, as compare's run-quality lines name it.
+RUN_FLAGS = (
+    ("noisy (stopped before the median was known)", "noisy_runs"),
+    ("throttled", "throttled_runs"),
+    ("recompiled inside the timed rounds (they timed the compiler)", "recompiled_runs"),
+)
+
+
+def run_flags(verdicts) -> list[str]:
+    """``name: throttled in 1 of 3 baseline and 0 of 3 candidate runs``, for each flag a verdict's runs carry."""
+    flags = []
+    for v in verdicts:
+        for what, attribute in RUN_FLAGS:
+            b, c = getattr(v, attribute)
+            if b or c:
+                flags.append(f"{v.name}: {what} in {b} of {len(v.baseline_runs)} baseline and {c} of {len(v.candidate_runs)} candidate runs")
+    return flags
+
+
 def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> str:
     if fmt == "json":
         return json.dumps(
@@ -155,15 +174,7 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
         out += ["", f"{'### ' if md else ''}Accuracy, loss and memory not compared (not like for like)"]
         out.append(table(["benchmark", "why"], [[Code(n), r] for n, r in result.quality_not_comparable], fmt))
     notes = [f"{v.name}: {v.note}" for v in result.verdicts if v.status == "inconclusive" and v.note and not v.reference]
-    flags = []
-    for v in result.verdicts:
-        for what, (b, c) in (
-            ("noisy (stopped before the median was known)", v.noisy_runs),
-            ("throttled", v.throttled_runs),
-            ("recompiled inside the timed rounds (they timed the compiler)", v.recompiled_runs),
-        ):
-            if b or c:
-                flags.append(f"{v.name}: {what} in {b} of {len(v.baseline_runs)} baseline and {c} of {len(v.candidate_runs)} candidate runs")
+    flags = run_flags(result.verdicts)
     bullet = "- " if md else ""
     out += ["", f"{bullet}procedure: {result.procedure}", *(f"{bullet}inconclusive: {t(n)}" for n in notes)]
     out += [f"{bullet}unconfirmed {d}: {t(n)} {ratio(r)} (to confirm: {CONFIRM})" for n, d, r in result.unconfirmed]

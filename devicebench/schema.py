@@ -140,6 +140,7 @@ KEYS = {
         ("compiler_startup_s", "float", "s", "the compiler's one-time start in this process for this device kind, paid before the first compiled benchmark"),
         ("compile_s", "float?", "s", "the compiler's own seconds in the first call (torch's accounting); part of cold_start_s"),
         ("compile_total_s", "float?", "s", "the compiler's seconds over the whole benchmark"),
+        ("compile_warm_s", "float?", "s", "the same compile again from the benchmark's cache, now warm (the suite's workloads, after timing)"),
         ("compile_graphs", "int?", "", "graphs the compiler made (torch's counter)"),
         ("compile_graph_breaks", "int?", "", "graph breaks (torch's counter)"),
         ("compile_recompiles", "int?", "", "recompiles: compiles of a frame that had compiled before"),

@@ -155,3 +155,19 @@ def test_gpu_check_fails_when_a_check_fails(tmp_path, damage, problem):
     proc = gpu_check(tmp_path, str(H200_RUN) if damage == "as stored" else edited(tmp_path, run))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"gpu-check: {problem}" in proc.stderr
+
+
+@pytest.mark.parametrize("recompiles", [0, 2])
+def test_gpu_check_fails_a_compiled_variant_that_recompiled_while_timed(tmp_path, recompiles):
+    run = agreeing(h200())
+    compiled = copy.deepcopy(bench(run, "test_linear_regression[cuda:0-eager]"))
+    compiled["name"] = "test_linear_regression[cuda:0-compile]"
+    compiled["fullname"] = compiled["fullname"].replace("cuda:0-eager", "cuda:0-compile")
+    compiled["extra_info"].update(variant="compile", compile_mode="default", eager_reference="eager", compile_s=12.5, recompiles_in_rounds=recompiles)
+    run["benchmarks"].append(compiled)
+    proc = gpu_check(tmp_path, edited(tmp_path, run))
+    if recompiles:
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "gpu-check: compiled variants on cuda:0: test_linear_regression[cuda:0-compile] recompiled 2x inside its timed rounds" in proc.stderr
+    else:  # a stored run made before the other compiled variants existed is not held to them
+        assert proc.returncode == 0, proc.stdout + proc.stderr

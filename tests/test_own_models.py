@@ -1,5 +1,5 @@
 """The guide's example project (examples/own-models: a ResNet-18 training step, a TransformerEncoder's
-inference, a hand-written Adam loop) run through the installed plugin, and every answer the
+inference, a hand-written Adam loop, an MLP's step eager and compiled) run through the installed plugin, and every answer the
 suite gives for its own benchmarks given for these: speedup, show, compare, export, report."""
 
 from __future__ import annotations
@@ -60,8 +60,12 @@ def test_speedup_answers_for_ones_own_models(two_runs):
         ("test_resnet18_training_step", "default"),
         ("test_transformer_encoder_inference", "8"),
         ("test_transformer_encoder_inference", "32"),
+        ("test_mlp_training_step", "eager"),
+        ("test_mlp_training_step", "default"),
     }
     assert all(r["cpu_s"] > 0 for r in rows.values())
+    compiled = rows[("test_mlp_training_step", "default")]["compiled"]["cpu"]  # its compile_mode axis: eager is the reference
+    assert compiled["reference"] == "cpu-eager" and compiled["compile_s"] > 0 and compiled["ratio"] > 0
     table = devicebench(two_runs, "speedup", "latest")
     assert table.returncode == 0 and "test_resnet18_training_step" in table.stdout
 

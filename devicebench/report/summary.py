@@ -362,10 +362,7 @@ def speedup_bars(s: Summary) -> list[tuple[str, float, float | None, float | Non
                 continue
             gpu = results.get((row.workload, row.variant, device))
             cpu = results.get((row.workload, row.cpu_reference.removeprefix("cpu-"), "cpu"))
-            low = high = None
-            if gpu and cpu and (gi := gpu.median_interval()) and (ci := cpu.median_interval()):
-                low = figure.over_cpu * (ci[0] / cpu.median_s) * (gpu.median_s / gi[1])
-                high = figure.over_cpu * (ci[1] / cpu.median_s) * (gpu.median_s / gi[0])
+            low, high = speedup.ratio_interval(gpu, cpu, figure.over_cpu) if gpu and cpu else (None, None)
             on = "" if device == "cuda:0" else f" on {device}"
             bars.append((f"{row.workload.replace('linear_regression', 'linreg')} {row.variant}{on} vs {row.cpu_reference}", figure.over_cpu, low, high))
             break  # one bar a variant: the first accelerator the row has

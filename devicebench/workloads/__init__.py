@@ -142,7 +142,7 @@ class Workload:
             if variant.compile_mode is not None:
                 from .. import compiling
 
-                reason = compiling.unavailable(device.device_type, variant.compile_mode)
+                reason = compiling.unavailable(device, variant.compile_mode)
                 if reason:
                     return reason
         return self.skip(device, variant) if self.skip else None

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import data, distributed
+from .. import compiling, data, distributed
 from ..env import cpu_threads
 from ..precision import PYTORCH_DEFAULTS
 from . import COMPILE_NO_DDP, COMPILE_NO_DP, Context, Step, Timed, Variant, Workload
@@ -179,6 +179,8 @@ def build(device, variant: Variant, size: CnnSize, context: Context) -> Step:
                 epochs_to_accuracy=tta_epochs,
             )
         check(images.name, context.size_name, final_loss, val_accuracy)
+        if variant.compile_mode is not None:  # the same compile from a warm cache: one more batch, after all was read
+            out["compile_warm_s"] = compiling.warm_compile_s(device, trainer.warm_step)
         return out
 
     return Step(

@@ -171,6 +171,11 @@ class Trainer:
         self.optimizer_step()
         return loss
 
+    def warm_step(self) -> torch.Tensor:
+        """One training step on the first batch (for a compile from a warm cache, after everything was read)."""
+        bs = self.batch_size
+        return self._step(self.train_x[:bs], self.train_y[:bs])
+
     def _capture(self) -> None:
         bs = self.batch_size
         self.static_x = self.train_x[:bs].clone()

@@ -14,8 +14,8 @@ from devicebench.workloads import linreg
 _init, _run = linreg.Trainer.__init__, linreg.Trainer.run
 
 
-def _init_counting(self, device, variant, size):
-    _init(self, device, variant, size)
+def _init_counting(self, device, variant, size, *args):
+    _init(self, device, variant, size, *args)
     self.interrupt_at = 4 if variant == "fused" else None  # the cold call, one warm-up, one timed round, then Ctrl-C
     self.calls = 0
 
