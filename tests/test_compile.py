@@ -184,3 +184,13 @@ def test_ones_own_step_eager_and_compiled_in_one_test(tmp_path, capsys):
     assert "recompiled" in shown and "(they timed the compiler)" in shown
     assert cli.main(["compare", str(path), str(path)]) == 1  # the two misuses failed: regressions of the candidate
     assert "test_recompiles_while_timed[cpu]: recompiled inside the timed rounds (they timed the compiler) in 1 of 1 baseline" in capsys.readouterr().out
+
+
+def test_the_report_says_what_compiling_gives_per_machine_in_one_sentence(smoke_run, tmp_path):
+    assert cli.main(["report", str(smoke_run.storage), "--out", str(tmp_path / "report")]) == 0
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    [sentence] = [line for line in summary.splitlines() if line.startswith("- torch.compile: ")]
+    assert "cnn compile " in sentence and "vs cpu-resident" in sentence
+    assert "linreg compile " in sentence and "vs cpu-eager" in sentence
+    assert sentence.count("pays off after") + sentence.count("never pays off") == 2
+    assert "torch.compile against eager, the same work on the same device:" in (tmp_path / "report" / "index.html").read_text()
