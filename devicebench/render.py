@@ -251,7 +251,8 @@ def gain_text(gain: CompileGain) -> str:
     """``1.80x vs cuda:0-eager [1.71-1.90]``, or why there is no figure."""
     if gain.ratio is None:
         return ""
-    interval = f" [{digits(gain.low)}-{digits(gain.high)}]" if gain.low is not None and gain.high is not None else ""
+    # Fewer than 6 rounds a side give no interval: say so, rather than let the figure stand as exact.
+    interval = f" [{digits(gain.low)}-{digits(gain.high)}]" if gain.low is not None and gain.high is not None else " (interval: too few rounds)"
     return f"{ratio(gain.ratio)} vs {gain.reference}{interval}"
 
 
