@@ -53,8 +53,8 @@ def start_up(device) -> float:
     first compiled benchmark and not by it: importing inductor, its pool of compile workers, the
     first C++ or Triton build. Without this the first compiled benchmark of a run would pay
     about 10 s more on 2 cores than the same benchmark later in the run, and its figure would
-    depend on which benchmarks ran before it. Returns the seconds it took (recorded as
-    ``compiler_startup_s``; 0 once done)."""
+    depend on which benchmarks ran before it. Returns the seconds it took, the same figure for
+    every compiled benchmark of the process on this kind of device (``compiler_startup_s``)."""
     kind = device.device_type
     if kind in _startup_s:
         return _startup_s[kind]

@@ -298,7 +298,6 @@ class Measurement:
         # None on the CPU: torch keeps no per-device peak there, and a process-wide RSS would mislead.
         info["peak_memory_bytes"] = self.device.peak_memory_bytes() if self.on_this_process_gpu else None
 
-
     def record_compiles(self, whole: compiling.Compiled, rounds: compiling.Compiled) -> None:
         """What the compiler did over the benchmark, and whether it compiled inside the timed rounds
         (then the rounds timed the compiler: ``show`` and ``compare`` say so)."""

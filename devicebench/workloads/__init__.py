@@ -46,6 +46,26 @@ class Variant:
             raise ValueError(f"variant {self.name}: unknown device features {sorted(unknown)}; known: {', '.join(FEATURES)}")
 
 
+def compiled_variants(eager: str, precision: Precision, no_ddp: str | None = None) -> tuple[Variant, Variant]:
+    """``compile`` and ``compile-reduce-overhead``: the ``eager`` variant's work under torch.compile,
+    each set against ``eager`` on its own device; reduce-overhead (CUDA graphs through the
+    compiler) also against the hand-captured ``cudagraph``, and against ``eager`` on the CPU."""
+    return (
+        Variant("compile", precision, compile_mode="default", eager_reference=eager, no_dp=COMPILE_NO_DP, no_ddp=no_ddp),
+        Variant(
+            "compile-reduce-overhead",
+            precision,
+            needs=frozenset({"graphs"}),
+            cpu_reference=eager,
+            compile_mode="reduce-overhead",
+            eager_reference=eager,
+            graph_reference="cudagraph",
+            no_dp=COMPILE_NO_DP,
+            no_ddp=no_ddp,
+        ),
+    )
+
+
 @dataclass
 class Step:
     """What one benchmark times and records.

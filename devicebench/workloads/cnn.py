@@ -39,7 +39,7 @@ import torch
 from .. import compiling, data, distributed
 from ..env import cpu_threads
 from ..precision import PYTORCH_DEFAULTS
-from . import COMPILE_NO_DDP, COMPILE_NO_DP, Context, Step, Timed, Variant, Workload
+from . import COMPILE_NO_DDP, Context, Step, Timed, Variant, Workload, compiled_variants
 from .cnn_training import CnnSize, Trainer, build_model, parameter_count  # noqa: F401  (build_model, parameter_count: named here as before)
 
 
@@ -219,18 +219,7 @@ WORKLOAD = Workload(
             no_ddp="cudagraph under DistributedDataParallel is not measured yet; ddp runs loader and resident",
         ),
         # resident's work, compiled: set against resident on its own device.
-        Variant("compile", PYTORCH_DEFAULTS, compile_mode="default", eager_reference="resident", no_dp=COMPILE_NO_DP, no_ddp=COMPILE_NO_DDP),
-        Variant(
-            "compile-reduce-overhead",
-            PYTORCH_DEFAULTS,
-            needs=frozenset({"graphs"}),
-            cpu_reference="resident",
-            compile_mode="reduce-overhead",
-            eager_reference="resident",
-            graph_reference="cudagraph",
-            no_dp=COMPILE_NO_DP,
-            no_ddp=COMPILE_NO_DDP,
-        ),
+        *compiled_variants("resident", PYTORCH_DEFAULTS, no_ddp=COMPILE_NO_DDP),
     ),
     sizes={
         # A CPU epoch takes 15-23 s on 2 cores, and four CPU benchmarks train (cpu and ddp:cpu,

@@ -27,7 +27,7 @@ import torch
 
 from .. import compiling
 from ..precision import STRICT_FP32
-from . import COMPILE_NO_DP, Step, Timed, Variant, Workload
+from . import Step, Timed, Variant, Workload, compiled_variants
 
 
 @dataclass(frozen=True)
@@ -188,16 +188,7 @@ WORKLOAD = Workload(
         # The same Adam update as eager, replayed from a graph: eager is its CPU reference.
         Variant("cudagraph", STRICT_FP32, needs=frozenset({"graphs"}), cpu_reference="eager", no_dp=GRAPHS_ON_THREADS),
         # Eager's work, compiled: each is set against eager on its own device (and the CPU runs the default mode too).
-        Variant("compile", compile_mode="default", eager_reference="eager", no_dp=COMPILE_NO_DP),
-        Variant(
-            "compile-reduce-overhead",
-            needs=frozenset({"graphs"}),
-            cpu_reference="eager",
-            compile_mode="reduce-overhead",
-            eager_reference="eager",
-            graph_reference="cudagraph",
-            no_dp=COMPILE_NO_DP,
-        ),
+        *compiled_variants("eager", STRICT_FP32),
     ),
     sizes={
         "seed": LinRegSize(n=1_000_000, steps=500),
