@@ -15,6 +15,7 @@ from tests.fake_cuda import FakeCudaDevice, FakeQueueCpu
 
 SHORT_S = 200e-6  # a 200 us kernel: under timing.MIN_ROUND_S, so several calls make a round
 LONG_S = 5e-3
+SETUP_S = 0.05  # a setup's sleep and its queued work: far above a short round, even on a loaded machine
 # Three warm-up calls: the fastest sets `iterations`, so one call that a busy machine
 # preempted past MIN_ROUND_S does not turn the loop off.
 WARMUP = 3
@@ -71,8 +72,8 @@ def test_setup_queues_work_and_sleeps(benchmark):
     device, calls = FakeCudaDevice(), []
 
     def setup():
-        device.stream.launch(LONG_S)  # must finish before the timer starts
-        time.sleep(0.01)
+        device.stream.launch(SETUP_S)  # must finish before the timer starts
+        time.sleep(SETUP_S)
 
     measure(benchmark, device, _launcher(device, SHORT_S, calls), setup=setup, rounds=ROUNDS)
     _record(benchmark, device, calls)
