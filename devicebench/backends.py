@@ -102,11 +102,7 @@ class Backend:
 
     def compiler_unavailable(self, mode: str) -> str | None:
         """Why ``torch.compile`` (inductor) cannot build for this kind of device here, or None."""
-        import os
-        import shutil
-
-        compiler = os.environ.get("CXX") or next((c for c in ("g++", "c++", "clang++") if shutil.which(c)), None)
-        if not compiler or not shutil.which(compiler):
+        if not _compiler("CXX", ("g++", "c++", "clang++")):
             return "torch.compile's CPU backend (inductor) needs a C++ compiler, and none was found (install g++ or set CXX)"
         if mode == "reduce-overhead":
             return "reduce-overhead replays CUDA graphs; the CPU has none"
@@ -185,7 +181,13 @@ class CudaBackend(Backend):
     def compiler_unavailable(self, mode: str) -> str | None:
         from torch.utils._triton import has_triton
 
-        return None if has_triton() else "torch.compile's GPU backend (inductor) needs Triton, and this torch has none (pip install triton)"
+        if not has_triton():
+            return "torch.compile's GPU backend (inductor) needs Triton, and this torch has none (pip install triton)"
+        # Triton builds a small C launcher for its kernels on first use ($CC, else gcc or clang):
+        # without one the compile fails inside the benchmark instead of being skipped.
+        if not _compiler("CC", ("gcc", "clang")):
+            return "torch.compile's GPU backend (Triton) needs a C compiler for its kernel launchers, and none was found (install gcc or set CC)"
+        return None
 
     def capture(self, step: Callable[[], Any], before: Callable[[], None] | None = None, warmup: int = 3) -> tuple[Callable[[], None], Any]:
         """PyTorch's whole-network capture recipe: ``warmup`` steps on a side stream (optimizer state,
@@ -243,6 +245,15 @@ class MpsBackend(Backend):
 
     def compiler_unavailable(self, mode: str) -> str | None:
         return "torch.compile is not measured on MPS yet"
+
+
+def _compiler(variable: str, names: tuple[str, ...]) -> str | None:
+    """The compiler a build would use: ``$variable`` if set (and found), else the first of ``names`` on the PATH."""
+    import os
+    import shutil
+
+    chosen = os.environ.get(variable) or next((n for n in names if shutil.which(n)), None)
+    return shutil.which(chosen) if chosen else None
 
 
 BACKENDS: dict[str, Backend] = {b.kind: b for b in (Backend(), CudaBackend(), MpsBackend())}

@@ -240,7 +240,7 @@ class Bench:
         compile time pays off, are in ``devicebench speedup`` and the report. The compiler
         starts with a cold cache of this benchmark's own; the first call compiles (``compile_s``);
         a compile inside the timed rounds is flagged. Skipped, with the reason, where
-        ``torch.compile`` cannot compile for ``device`` (no C++ compiler, no Triton).
+        ``torch.compile`` cannot compile for ``device`` (no C++ compiler; no Triton or no C compiler for it).
         """
         from . import compiling
 

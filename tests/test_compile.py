@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from devicebench import cli, compiling, devices, runs, speedup
+from devicebench import backends, cli, compiling, devices, runs, speedup
 from devicebench.workloads import COMPILE_NO_DDP
 
 from .conftest import run_benches
@@ -108,6 +108,33 @@ def test_the_compiler_is_skipped_with_its_reason_where_it_cannot_build(tmp_path)
     assert run.ret == 0, run.output
     assert "needs a C++ compiler, and none was found (install g++ or set CXX)" in run.stdout
     assert " passed" not in run.stdout.splitlines()[-1]
+
+
+def test_the_gpu_compiler_is_skipped_without_a_c_compiler_for_tritons_launchers(tmp_path, monkeypatch):
+    """Triton builds its kernel launchers with $CC, else gcc or clang: without one the compiled cuda:0
+    variants are skipped with that reason, not failed mid-compile (Triton's presence is the GPU
+    side's, faked here: this machine has no GPU, so torch reports no usable Triton)."""
+    import shutil
+
+    import torch.utils._triton
+
+    cuda = backends.BACKENDS["cuda"]
+    monkeypatch.setattr(torch.utils._triton, "has_triton", lambda: False)
+    assert "needs Triton" in cuda.compiler_unavailable("default")
+    monkeypatch.setattr(torch.utils._triton, "has_triton", lambda: True)
+    gcc = shutil.which("gcc")
+    monkeypatch.setenv("CC", gcc)
+    assert cuda.compiler_unavailable("default") is None and cuda.compiler_unavailable("reduce-overhead") is None
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert cuda.compiler_unavailable("default") == (
+        "torch.compile's GPU backend (Triton) needs a C compiler for its kernel launchers, and none was found (install gcc or set CC)"
+    )
+    monkeypatch.delenv("CC")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gcc, no clang
+    assert "needs a C compiler" in cuda.compiler_unavailable("default")
+    (tmp_path / "clang").write_text("#!/bin/sh\n")
+    (tmp_path / "clang").chmod(0o755)
+    assert cuda.compiler_unavailable("default") is None
 
 
 def test_a_compiled_step_that_trains_wrong_fails_its_guard(tmp_path):
