@@ -114,16 +114,19 @@ def test_the_gpu_compiler_is_skipped_without_a_c_compiler_for_tritons_launchers(
     """Triton builds its kernel launchers with $CC, else gcc or clang: without one the compiled cuda:0
     variants are skipped with that reason, not failed mid-compile (Triton's presence is the GPU
     side's, faked here: this machine has no GPU, so torch reports no usable Triton)."""
-    import shutil
-
     import torch.utils._triton
+
+    def executable(name: str) -> str:
+        path = tmp_path / name
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+        return str(path)
 
     cuda = backends.BACKENDS["cuda"]
     monkeypatch.setattr(torch.utils._triton, "has_triton", lambda: False)
     assert "needs Triton" in cuda.compiler_unavailable("default")
     monkeypatch.setattr(torch.utils._triton, "has_triton", lambda: True)
-    gcc = shutil.which("gcc")
-    monkeypatch.setenv("CC", gcc)
+    monkeypatch.setenv("CC", executable("my-cc"))
     assert cuda.compiler_unavailable("default") is None and cuda.compiler_unavailable("reduce-overhead") is None
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     assert cuda.compiler_unavailable("default") == (
@@ -132,8 +135,7 @@ def test_the_gpu_compiler_is_skipped_without_a_c_compiler_for_tritons_launchers(
     monkeypatch.delenv("CC")
     monkeypatch.setenv("PATH", str(tmp_path))  # no gcc, no clang
     assert "needs a C compiler" in cuda.compiler_unavailable("default")
-    (tmp_path / "clang").write_text("#!/bin/sh\n")
-    (tmp_path / "clang").chmod(0o755)
+    executable("clang")
     assert cuda.compiler_unavailable("default") is None
 
 
