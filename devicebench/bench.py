@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import statistics
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -28,6 +29,7 @@ import torch
 from . import devices
 from . import precision as _precision
 from . import quality as _quality
+from . import pytest_benchmark_internals as internals
 from . import schema
 from .config import Rounds, Size
 from .devices import BenchDevice
@@ -180,13 +182,18 @@ class Bench:
         """The rounds of this benchmark: a fixed count, the given budget, or the size's."""
         _check_count("min_rounds", min_rounds)
         _check_seconds("max_time_s", max_time_s)
-        if isinstance(rounds, Rounds):
-            chosen = rounds
-        elif rounds is not None:
+        if rounds is not None and not isinstance(rounds, Rounds):
             _check_count("rounds", rounds, allow_none=False)
-            return Rounds.fixed(int(rounds), warmup=self.size.rounds.warmup)
-        else:
-            chosen = self.size.rounds
+            rounds = Rounds.fixed(int(rounds), warmup=self.size.rounds.warmup)
+        if rounds is not None and rounds.within is None and (min_rounds is not None or max_time_s is not None):
+            given = ", ".join(f"{k}={v!r}" for k, v in (("min_rounds", min_rounds), ("max_time_s", max_time_s)) if v is not None)
+            _misuse(
+                f"bench.run(rounds={rounds.min_rounds}, {given}): rounds=N runs exactly N rounds; "
+                "min_rounds and max_time_s are for rounds that stop once the median is known: give one or the other"
+            )
+        if rounds is not None and rounds.within is None:
+            return rounds
+        chosen = rounds if rounds is not None else self.size.rounds
         min_rounds = min_rounds if min_rounds is not None else self.budget.min_rounds
         max_time_s = max_time_s if max_time_s is not None else self.budget.max_time_s
         if chosen.within is not None and (min_rounds is not None or max_time_s is not None):
@@ -326,13 +333,12 @@ class Bench:
 
     @property
     def median_s(self) -> float | None:
-        stats = getattr(self.benchmark, "stats", None)
-        return stats.stats.median if stats else None
+        timed = self.round_times()
+        return statistics.median(timed) if timed else None
 
     def round_times(self) -> list[float]:
-        """Every timed round's seconds, in order (empty when timing was disabled)."""
-        stats = getattr(self.benchmark, "stats", None)
-        return list(stats.stats.data) if stats else []
+        """Every timed round's seconds per call, in order (empty when timing was disabled)."""
+        return list(internals.round_seconds(self.benchmark))
 
     def call_times(self) -> list[float]:
         """Seconds of every call in order: the cold one, the warm-up ones, the timed rounds."""

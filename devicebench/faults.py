@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from . import backends, workloads
+from . import pytest_benchmark_internals as internals
 
 
 def describe_size(extra_info: dict) -> str:
@@ -33,7 +34,7 @@ def discard_result(item: pytest.Item) -> None:
     """Keep a failed benchmark's timings out of the stored run: a wrong result is not a number."""
     benchmark = getattr(item, "funcargs", {}).get("benchmark")
     if benchmark is not None:
-        benchmark.has_error = True
+        internals.mark_failed(benchmark)
 
 
 def out_of_memory(item: pytest.Item, exc: BaseException) -> None:

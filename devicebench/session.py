@@ -15,15 +15,12 @@ import pytest
 from pytest_benchmark.utils import get_tag
 
 from . import backends, data, devices, distributed, env, faults, fingerprint, options, recording, sensors
+from . import pytest_benchmark_internals as internals
 from .bench import Bench, Budget
 from .config import get_size
 from .progress import Progress
 from .workloads import Context
 
-# pytest-benchmark's default storage; when it is still this, the user did not choose one.
-PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
-# pytest-benchmark's own defaults for the round options a benchmark's budget honours when changed.
-PYTEST_BENCHMARK_MIN_ROUNDS, PYTEST_BENCHMARK_MAX_TIME_S = 5, 1.0
 MARKERS = (
     "gpu: needs a GPU (CUDA or MPS); skipped with a reason where there is none",
     "multi_gpu: needs two or more CUDA GPUs; skipped with a reason where there are fewer",
@@ -114,7 +111,7 @@ class RunSession:
         storage checked before the first benchmark, SIGTERM as Ctrl-C. Other benchmarks of
         the session are saved as pytest-benchmark alone would save them."""
         config, option = self.config, self.config.option
-        bench_session = getattr(config, "_benchmarksession", None)
+        bench_session = internals.session_of(config)
         if bench_session is None or bench_session.disabled or bench_session.skip:
             return  # nothing is timed: nothing to keep
         recording.catch_terminate(config)
@@ -123,7 +120,7 @@ class RunSession:
             return
         user_saves = bool(bench_session.save or bench_session.autosave)
         plain_data = bool(option.benchmark_save_data)
-        moved = option.benchmark_storage == PYTEST_BENCHMARK_DEFAULT_STORAGE
+        moved = not internals.explicit_option(config, "--benchmark-storage")
         folder = recording.storage_folder(self._storage_url() if moved else option.benchmark_storage)
         # Smoke timings only show that a setup runs: kept only when asked for, so that results/ stays comparable.
         if bench_session.only and not (user_saves or bench_session.json) and self.size.name != "smoke":
@@ -188,12 +185,11 @@ class RunSession:
         )
 
     def _budget(self, node: pytest.Item) -> Budget:
-        """pytest-benchmark's ``benchmark`` mark, and its ``--benchmark-min-rounds``/``--benchmark-max-time`` where changed."""
-        min_rounds = self.config.getoption("benchmark_min_rounds", PYTEST_BENCHMARK_MIN_ROUNDS)
-        max_time = float(self.config.getoption("benchmark_max_time", PYTEST_BENCHMARK_MAX_TIME_S))
+        """pytest-benchmark's ``benchmark`` mark, and its ``--benchmark-min-rounds``/``--benchmark-max-time`` where given."""
+        given = lambda flag: internals.explicit_option(self.config, flag)  # noqa: E731
         budget = Budget(
-            min_rounds=min_rounds if min_rounds != PYTEST_BENCHMARK_MIN_ROUNDS else None,
-            max_time_s=max_time if max_time != PYTEST_BENCHMARK_MAX_TIME_S else None,
+            min_rounds=self.config.getoption("benchmark_min_rounds") if given("--benchmark-min-rounds") else None,
+            max_time_s=float(self.config.getoption("benchmark_max_time")) if given("--benchmark-max-time") else None,
         )
         marker = node.get_closest_marker("benchmark")
         if marker is not None:

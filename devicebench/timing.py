@@ -28,16 +28,17 @@ optional ``setup`` that is run, untimed, before every call. The sequence is:
 A round ends with a sync, and a sync plus the timer cost a few microseconds of their own:
 on an H200 a synchronized round of a 227 us tf32 matmul read 241 us (6% more than its CUDA
 events). A step faster than :data:`MIN_ROUND_S` (and without a setup) is therefore called
-``iterations`` times back to back per round, synchronized once after the last call, and
-pytest-benchmark divides the round by ``iterations``, as it does for its own calibrated
-loops. ``iterations`` is recorded.
+``iterations`` times back to back per round, synchronized once after the last call, and the
+round is stored per call (divided by ``iterations``, as pytest-benchmark does for its own
+loops). ``iterations`` is recorded.
 
-pytest-benchmark calls the step once more after looped rounds ("if it has been looped then
-we don't have the result, we need to do 1 extra run"), and again under ``--benchmark-cprofile``.
-Such calls come after the last timed round: they are synchronized, never timed or recorded,
-and the CUDA events cover the timed calls only. Rounds that are enough end pytest-benchmark's
-loop from inside (:class:`_Enough`, raised before the next round's work), so its statistics
-hold exactly the rounds that were timed.
+Only the round is timed. The work between rounds (the stop rule, the sensors' reads, progress
+lines, the next round's CUDA events, under torchrun the ranks' agreement) runs in
+pytest-benchmark's untimed ``setup`` before each round, looped or not
+(:func:`devicebench.pytest_benchmark_internals.run_rounds`). Rounds that are enough end
+pytest-benchmark's loop from that setup, before the next round's work, so its statistics hold
+exactly the rounds that were timed; ``--benchmark-cprofile`` then profiles one more round,
+untimed and unrecorded.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import time
 from typing import Any, Callable
 
 from . import compiling, stats
+from . import pytest_benchmark_internals as internals
 from .config import Rounds
 from .devices import BenchDevice
 from .progress import Progress
@@ -59,10 +61,6 @@ MAX_ITERATIONS = 1000
 # Empty synchronized rounds after the timed ones, to measure what a sync costs on this device.
 SYNC_PROBE_ROUNDS = 25
 CONVERGED, TIME_LIMIT, ROUND_LIMIT = "converged", "time limit", "round limit"
-
-
-class _Enough(Exception):
-    """Raised into pytest-benchmark's round loop, before a round's work, once the rounds are enough."""
 
 
 def precision_of(ordered: list[float]) -> tuple[float | None, float | None, float | None]:
@@ -145,9 +143,10 @@ class Measurement:
         self.events: list[tuple[Any, Any]] = []  # (start, end) per timed round
         self.monitor = None
         self.began: float | None = None  # when the first timed round began
+        self.timing = True  # until the stop rule ends the timed rounds
         self.done = 0  # timed rounds finished
         self.calls = 0  # calls in timed rounds
-        self.extra_calls = 0  # calls pytest-benchmark made after the timed rounds
+        self.extra_calls = 0  # calls pytest-benchmark's profiler made after the timed rounds
         self.result = None  # what the last timed call returned
         # A compiled step (``compile_mode`` recorded by its benchmark): what torch's compiler did in each phase.
         self.compiled = self.info.get("compile_mode") not in (None, compiling.EAGER)
@@ -219,56 +218,54 @@ class Measurement:
 
     def time_rounds(self) -> None:
         self.monitor = self.device.monitor() if not self.device.drives_ranks else None
-        try:
-            if self.iterations == 1:
-                self.benchmark.pedantic(self._timed_call, setup=self._before_round, rounds=self.rounds.max_rounds, warmup_rounds=0, iterations=1)
-            else:
-                self.benchmark.pedantic(self._timed_call, rounds=self.rounds.max_rounds, warmup_rounds=0, iterations=self.iterations)
-        except _Enough:
-            self.benchmark.has_error = False  # pytest-benchmark marks any exception; this one only ends the rounds
+        internals.run_rounds(self.benchmark, self._timed_round, before_round=self._before_round, rounds=self.rounds.max_rounds, calls_per_round=self.iterations)
+        self.timing = False
 
-    def _start_round(self) -> None:
-        """Before a round's work: what the last round left, and whether to go on."""
+    def _before_round(self) -> None:
+        """Untimed, before a round's work: what the last round left, whether to go on, the round's setup."""
+        if not self.timing:  # pytest-benchmark's profiler, after the timed rounds
+            self._prepare()
+            return
         if self.began is None:
             self.began = time.perf_counter()
             if self.monitor:
                 self.monitor.start()
         else:
-            self.stop.add(self.benchmark.stats.stats.data[-1])
+            self.stop.add(internals.round_seconds(self.benchmark)[-1])
             if self.monitor:
                 self.monitor.round_done()  # reads the sensors at most every 100 ms, whatever the rounds
         if self.stop.is_finished(self.done, time.perf_counter() - self.began):
-            raise _Enough
+            self.timing = False
+            raise internals.StopRounds
         if self.progress and self.done:
             total = self.rounds.max_rounds if self.rounds.within is None else None
             self.progress.update("round", self.done, total, self.stop.half_width)
         if self.use_events:
             self.events.append((self.device.timing_event(), self.device.timing_event()))
-
-    def _before_round(self) -> None:
-        self._start_round()
         self._prepare()
 
-    def _timed_call(self) -> Any:
-        """One call; the first of a round records the start event, the last the end event and syncs."""
-        if self.done >= self.rounds.max_rounds:  # a call pytest-benchmark makes after the timed rounds: not part of them
-            self.extra_calls += 1
-            extra = self.step()
+    def _timed_round(self) -> Any:
+        """One round, the only thing pytest-benchmark times: ``iterations`` calls between the
+        round's events, then the sync that waits for their work."""
+        step, iterations = self.step, self.iterations
+        if not self.timing:  # a call pytest-benchmark's profiler makes after the timed rounds: not one of them
+            self.extra_calls += iterations
+            for _ in range(iterations):
+                step()
             self.device.synchronize()
-            return extra
-        first, last = self.calls % self.iterations == 0, self.calls % self.iterations == self.iterations - 1
-        if first and self.iterations > 1:
-            self._start_round()  # pytest-benchmark takes no setup with iterations: the round begins here
-        self.calls += 1
-        if self.use_events and first:
-            self.events[self.done][0].record()
-        self.result = self.step()
-        if last:
-            if self.use_events:
-                self.events[self.done][1].record()
-            self.device.synchronize()
-            self.done += 1
-        return self.result
+            return None
+        events = self.events[self.done] if self.use_events else None
+        if events:
+            events[0].record()
+        for _ in range(iterations):
+            result = step()
+        if events:
+            events[1].record()
+        self.device.synchronize()
+        self.calls += iterations
+        self.done += 1
+        self.result = result
+        return result
 
     # --- afterwards ----------------------------------------------------------------------------
 
@@ -277,9 +274,9 @@ class Measurement:
         info, benchmark = self.info, self.benchmark
         if self.monitor:
             self.monitor.round_done()
-            timed_s = sum(benchmark.stats.stats.data) * self.iterations if benchmark.stats else None  # per call, as stored
+            timed_s = sum(internals.round_seconds(benchmark)) * self.iterations if benchmark.stats else None  # per call, as stored
             info.update(self.monitor.stop(rounds=self.done, calls_per_round=self.iterations, timed_s=timed_s))
-        low, high, precision = precision_of(sorted(benchmark.stats.stats.data))
+        low, high, precision = precision_of(sorted(internals.round_seconds(benchmark)))
         info.update(
             stop_reason=self.stop.reason,
             median_ci_low_s=low,

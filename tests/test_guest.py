@@ -202,6 +202,10 @@ def test_rounds(bench, device, rounds):
     bench.run(device, lambda: 1, rounds=rounds)
 
 
+def test_rounds_and_a_budget(bench, device):
+    bench.run(device, lambda: 1, rounds=4, min_rounds=2, max_time_s=0.5)
+
+
 def test_throughput_before_run(bench, device):
     bench.throughput("samples_per_s", 64)
 
@@ -226,6 +230,10 @@ def test_misuse_is_one_line_naming_the_fix_and_nan_fails(tmp_path):
     assert failures == {
         "test_run_twice[cpu]": "bench.run was called twice in test_run_twice: one benchmark per test (parametrize the test to time more steps)",
         "test_rounds[cpu-five]": "bench.run(rounds='five'): rounds is a whole number of rounds, 1 or more",
+        "test_rounds_and_a_budget[cpu]": (
+            "bench.run(rounds=4, min_rounds=2, max_time_s=0.5): rounds=N runs exactly N rounds; "
+            "min_rounds and max_time_s are for rounds that stop once the median is known: give one or the other"
+        ),
         "test_throughput_before_run[cpu]": "bench.throughput('samples_per_s', ...) comes after bench.run(...): it divides the work of one call by the median time",
         "test_nan[cpu]": "the step returned NaN or inf on cpu: a step that diverged is no benchmark (bench.run(..., check_finite=False) times it anyway)",
     }, out
@@ -283,6 +291,14 @@ def test_arguments(bench, device):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rounds = {b["name"]: len(b["stats"]["data"]) for b in json.loads((root / "out.json").read_text())["benchmarks"]}
     assert rounds == {"test_options[cpu]": 7, "test_mark[cpu]": 9, "test_arguments[cpu]": 11}
+    # pytest-benchmark's default value, given explicitly, is the user's choice too (the smoke size's is 3 rounds).
+    default = pytest_in(
+        root, "--benchmark-only", "--bench-devices=cpu", "--bench-size=smoke", "-k", "options",
+        "--benchmark-min-rounds=5", "--benchmark-max-time=0.001", "--benchmark-json=default.json",
+    )
+    assert default.returncode == 0, default.stdout + default.stderr
+    [bench] = json.loads((root / "default.json").read_text())["benchmarks"]
+    assert len(bench["stats"]["data"]) == 5
 
 
 def test_a_smoke_run_of_ones_own_project_is_stored_only_on_request(tmp_path):

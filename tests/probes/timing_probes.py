@@ -8,9 +8,11 @@ writes. Each probe stores what the fake hardware saw in ``extra_info``.
 import random
 import sys
 import time
+from dataclasses import dataclass
 
 from devicebench.config import Rounds
-from devicebench.timing import measure
+from devicebench.sensors import Monitor
+from devicebench.timing import StopRule, measure
 from tests.fake_cuda import FakeCudaDevice, FakeQueueCpu
 
 SHORT_S = 200e-6  # a 200 us kernel: under timing.MIN_ROUND_S, so several calls make a round
@@ -142,3 +144,70 @@ def test_energy_with_untimed_work_between_rounds(benchmark, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml.make())
     device, calls = FakeCudaDevice(), []
     measure(benchmark, device, _launcher(device, 10e-3, calls), setup=lambda: time.sleep(0.02), rounds=Rounds.fixed(40, warmup=1))
+
+
+# --- only the step is timed ------------------------------------------------------------------
+
+BOOKKEEPING_S = 0.02  # each piece of work between rounds: 100x a short call
+
+
+class SlowProgress:
+    """Progress lines that take BOOKKEEPING_S to write."""
+
+    def update(self, *args, **kwargs) -> None:
+        time.sleep(BOOKKEEPING_S)
+
+
+class SlowSensors(Monitor):
+    """Sensors whose every read takes BOOKKEEPING_S (an NVML read is about a millisecond)."""
+
+    def __init__(self):
+        super().__init__("not recorded: a probe's sensors")
+
+    def start(self) -> None:
+        time.sleep(BOOKKEEPING_S)
+
+    def round_done(self) -> None:
+        time.sleep(BOOKKEEPING_S)
+
+
+@dataclass(frozen=True)
+class SlowSensorsDevice(FakeCudaDevice):
+    def monitor(self) -> SlowSensors:
+        return SlowSensors()
+
+
+def _bookkeeping(benchmark, monkeypatch, slow: bool) -> None:
+    """A short step, looped, with fast or slow work between its rounds: a slow stop rule, slow sensors, slow progress."""
+    device, calls = (SlowSensorsDevice() if slow else FakeCudaDevice()), []
+    if slow:
+        decide = StopRule.is_finished
+        monkeypatch.setattr(StopRule, "is_finished", lambda rule, *args: time.sleep(BOOKKEEPING_S) or decide(rule, *args))
+    rounds = Rounds(warmup=WARMUP, min_rounds=8, max_rounds=12, max_time_s=60.0, min_time_s=0.0, within=1e-9)
+    measure(benchmark, device, _launcher(device, SHORT_S, calls), rounds=rounds, progress=SlowProgress() if slow else None)
+    benchmark.extra_info.update(probe_calls=len(calls), probe_pending_s=device.stream.pending_s())
+
+
+def test_short_step_fast_bookkeeping(benchmark, monkeypatch):
+    _bookkeeping(benchmark, monkeypatch, slow=False)
+
+
+def test_short_step_slow_bookkeeping(benchmark, monkeypatch):
+    _bookkeeping(benchmark, monkeypatch, slow=True)
+
+
+LATE_WAKE_S = 3e-3
+
+
+@dataclass(frozen=True)
+class LateWakingDevice(FakeCudaDevice):
+    """A device whose every sync returns LATE_WAKE_S after its work is done: the cost check-timing allows for."""
+
+    def synchronize(self) -> None:
+        super().synchronize()
+        time.sleep(LATE_WAKE_S)
+
+
+def test_late_waking_device(benchmark):
+    device, calls = LateWakingDevice(), []
+    measure(benchmark, device, _launcher(device, LONG_S, calls), rounds=Rounds.fixed(3, warmup=1))
