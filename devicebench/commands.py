@@ -56,10 +56,11 @@ def _fail(message: str) -> NoReturn:
 
 def _load(arg: str, results_dir: str = "results") -> tuple[str, Run]:
     """A run from a file or a run id; bad input ends the command with one line and exit 2."""
+    from .host import Host
     from .runs import BadRun, is_file, load, resolve
 
     try:
-        path = resolve(arg, results_dir, None if is_file(arg) else _machine_slug())
+        path = resolve(arg, results_dir, None if is_file(arg) else Host.read())
         return str(path), load(path)
     except BadRun as exc:
         _fail(str(exc))
@@ -133,12 +134,6 @@ def _history(folder: str, like: Run, exclude: list[Path]) -> list[Run]:
         if history_key(run) == history_key(like):
             found.append(run)
     return found
-
-
-def _machine_slug() -> str:
-    from .fingerprint import machine_info
-
-    return machine_info()["fingerprint"]["slug"]
 
 
 def cmd_show(args: argparse.Namespace) -> int:

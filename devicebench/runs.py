@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import work
+from .host import Host
 from .schema import RENAMED
 from .stats import median_ci
 
@@ -389,6 +390,33 @@ def is_file(path: str | Path) -> bool:
 
 
 
+def this_machines_runs(runs: list[Path], host: Host) -> list[Path]:
+    """Those of ``runs`` that this machine stored: in its fingerprint's folder, or else in the
+    folders whose runs' fingerprint :meth:`Host.matches` (one machine's, never several)."""
+    slug = host.slug
+    exact = [p for p in runs if slug and slug in p.parts]
+    if exact:
+        return exact
+    by_folder: dict[Path, list[Path]] = {}
+    for p in runs:
+        by_folder.setdefault(p.parent, []).append(p)
+    matching = {folder: _fingerprint_of(paths[-1]) for folder, paths in by_folder.items()}
+    matching = {folder: fp for folder, fp in matching.items() if host.matches(fp)}
+    if len({fp.get("id") for fp in matching.values()}) != 1:
+        return []
+    return [p for folder in matching for p in by_folder[folder]]
+
+
+def _fingerprint_of(path: Path) -> dict:
+    """A stored run's hardware fingerprint; {} where unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        fingerprint = data["machine_info"]["devicebench"]["fingerprint"]
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        return {}
+    return fingerprint if isinstance(fingerprint, dict) else {}
+
+
 def _run_time(path: Path) -> str:
     """The run's own time (pytest-benchmark's ``datetime``), for ordering; "" where unreadable."""
     try:
@@ -398,12 +426,12 @@ def _run_time(path: Path) -> str:
     return value if isinstance(value, str) else ""
 
 
-def resolve(arg: str, results_dir: str | Path, machine_slug: str | None = None) -> Path:
+def resolve(arg: str, results_dir: str | Path, host: Host | None = None) -> Path:
     """A run file from a path, or from a run id (``0003``, ``3``, ``latest``) in ``results_dir``.
 
-    ``latest`` is the newest run of this machine (``machine_slug``'s folder, whatever its
-    platform folder), by the run's own time. Ids are numbered per platform folder, so an id
-    means this machine's run, and one that exists in several folders is ambiguous.
+    ``latest`` is the newest run of this machine (``host``'s folder, whatever its platform
+    folder), by the run's own time. Ids are numbered per platform folder, so an id means this
+    machine's run, and one that exists in several folders is ambiguous.
     """
     path = Path(arg)
     if is_file(path):
@@ -414,7 +442,7 @@ def resolve(arg: str, results_dir: str | Path, machine_slug: str | None = None) 
     runs = stored_runs(results_dir)
     if not runs:
         raise BadRun(f"{arg}: no stored runs under {results_dir}")
-    mine = [p for p in runs if machine_slug and machine_slug in p.parts]
+    mine = this_machines_runs(runs, host) if host is not None else []
     if arg == "latest":
         machines = {p.relative_to(results_dir).parts[0] for p in runs}
         pool = mine or (runs if len(machines) == 1 else [])

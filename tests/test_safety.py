@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from devicebench import cli, commands
+from devicebench import cli
 from devicebench.runs import load_run
+from devicebench.host import Host
 
 from .conftest import ROOT, run_benches, start_benches
 from .test_compare import golden, run_cli
@@ -142,7 +143,7 @@ def test_runs_saving_at_the_same_time_get_a_number_each(tmp_path):
 
 
 def test_latest_is_this_machines_newest_run_whatever_its_platform_folder(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(commands, "_machine_slug", lambda: "my-machine")
+    monkeypatch.setattr(Host, "slug", "my-machine")
     for platform, number, when in (("Linux-CPython-3.11-64bit", "0001", "2026-01-01"), ("Linux-CPython-3.11-64bit", "0002", "2026-01-02"), ("Linux-CPython-3.12-64bit", "0001", "2026-01-03")):
         folder = tmp_path / "my-machine" / platform
         folder.mkdir(parents=True, exist_ok=True)
