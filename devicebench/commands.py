@@ -142,7 +142,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from . import render
 
     _, run = _load(args.run, args.results)
-    print(render.plain(runs.describe_machine(run)) if args.format == "table" else render.md_text(runs.describe_machine(run)))
+    print(render.text(runs.describe_machine(run), args.format))
     print()
     print(render.run_tables(run, args.format))
     if run.interrupted:
@@ -226,7 +226,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"devicebench: not comparable: no benchmark of {cand_label} could be compared with {base_label}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if result.inconclusive and args.fail_inconclusive:
-        print(f"devicebench: inconclusive: {', '.join(result.inconclusive)} (--fail-inconclusive)", file=sys.stderr)
+        print(f"devicebench: inconclusive: {render.plain(', '.join(result.inconclusive))} (--fail-inconclusive)", file=sys.stderr)
         return EXIT_INCONCLUSIVE
     return EXIT_OK
 
@@ -236,7 +236,7 @@ def cmd_speedup(args: argparse.Namespace) -> int:
 
     path, run = _load(args.run, args.results)
     if args.format != "json":
-        print(runs.describe_machine(run))
+        print(render.text(runs.describe_machine(run), args.format))
         print()
     print(render.speedups(speedup.matrix(run), args.format))
     return EXIT_OK
@@ -271,7 +271,7 @@ def _check_sources(sources: list[str]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from . import report
+    from . import render, report
 
     _check_sources(args.results_dir)
     try:
@@ -281,7 +281,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if written is None:
         _fail(f"{', '.join(args.results_dir)[:200]}: no stored runs")
     for warning in written.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {render.plain(warning)}", file=sys.stderr)
     kept = f", {written.charts - written.drawn} unchanged since the last report" if written.charts > written.drawn else ""
     print(f"wrote {written.index} and {written.summary} ({written.charts} charts{kept}, {written.runs} runs, {written.machines} machines)")
     return EXIT_OK
@@ -296,14 +296,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not machines:
         _fail(f"{', '.join(args.results_dir)[:200]}: no stored runs")
     for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {render.plain(warning)}", file=sys.stderr)
     found = [(m, c) for m in machines for c in history.change_points(m.runs, args.threshold, args.alpha)]
     if args.format == "json":
         print(json.dumps({"change_points": [{"machine": m.fingerprint, **c.as_json()} for m, c in found]}, indent=2))
         return EXIT_OK
     for machine in machines:
         mine = [c for m, c in found if m is machine]
-        print(f"{render.plain(machine.short)}: {len(machine.runs)} runs, {len(mine)} change point(s)")
+        print(f"{render.text(machine.short, args.format)}: {len(machine.runs)} runs, {len(mine)} change point(s)")
         rows = [
             [
                 render.Code(c.benchmark),

@@ -41,6 +41,11 @@ def md_text(text: object) -> str:
     return _MARKDOWN.sub(r"\\\1", html.escape(plain(text), quote=False))
 
 
+def text(value: object, fmt: str) -> str:
+    """Text from a run file as one line of the output's format: plain for a terminal, escaped for Markdown."""
+    return md_text(value) if fmt == "markdown" else plain(value)
+
+
 def md_code(text: object) -> str:
     """A code span that no text can leave: no backticks or line breaks inside; ``|`` escaped for tables."""
     return "`" + plain(text).replace("`", "'").replace("|", "\\|") + "`"

@@ -362,3 +362,72 @@ def test_a_benchmark_that_errors_in_setup_is_recorded_as_failed(tmp_path, capsys
     # So a comparison calls it a failure, never "removed".
     code, out, _ = run_cli("compare", str(path), str(path), "--no-history", capsys=capsys)
     assert "test_matmul[cpu-fp32]" in out and "removed" not in out
+
+
+# --- every command, every format: a run file's text stays text ----------------------------------
+
+FORGED = "no regression: all good"
+POISON = f"\n{FORGED}\n<script>alert(1)</script>[x](javascript:alert(1))`|"
+H200 = next((ROOT / "results").glob("intel-xeon-16t-nvidia-h200-x1-*/*/0001_*.json"))
+
+
+def _poisoned(run: dict) -> dict:
+    """Every text a reader prints, from names to the CPU model, ends in a forged line and markup."""
+    machine = run["machine_info"]["devicebench"]
+    for key in ("cpu_model", "torch", "cpu_detail"):
+        machine[key] = f"{machine.get(key)}{POISON}"
+    machine["fingerprint"]["cpu_model"] += POISON
+    for gpu in machine["gpus"]:
+        gpu["name"] += POISON
+    machine["fingerprint"]["gpu_models"] = [name + POISON for name in machine["fingerprint"]["gpu_models"]]
+    for bench in run["benchmarks"]:
+        bench["name"] += POISON
+        bench["fullname"] += POISON
+        info = bench["extra_info"]
+        info["variant"] = f"{info.get('variant')}{POISON}"  # the same on every device: the rows still pair up
+        if "dataset" in info:
+            info["dataset"] += POISON
+    block = run["devicebench"]
+    for skipped in block.get("skipped", []):
+        skipped["reason"] += POISON
+        skipped["name"] += POISON
+    block["failed"] = [{"fullname": f"benches/test_x.py::test_x[cpu]{POISON}", "name": f"test_x[cpu]{POISON}", "error": f"boom{POISON}"}]
+    return run
+
+
+@pytest.fixture(scope="module")
+def poisoned_results(tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("poisoned") / "results"
+    folder = results / "machine" / "platform"
+    folder.mkdir(parents=True)
+    for number in (1, 2, 3):
+        run = _poisoned(load_run(H200))
+        run["datetime"] = f"2026-11-2{number}T00:00:00+00:00"
+        (folder / f"{number:04d}_x.json").write_text(json.dumps(run))
+    return results
+
+
+def _commands(results: Path, out: Path) -> list[tuple[str, list[str]]]:
+    one, two, three = sorted(str(p) for p in results.rglob("*.json"))
+    commands = []
+    for fmt in ("table", "markdown", "json"):
+        commands += [(fmt, ["compare", f"{one},{two}", three, "--format", fmt, "--fail-inconclusive"]), (fmt, ["speedup", one, "--format", fmt]), (fmt, ["history", str(results), "--format", fmt])]
+    for fmt in ("table", "markdown"):
+        commands += [(fmt, ["show", one, "--format", fmt]), (fmt, ["check-timing", one, "--format", fmt]), (fmt, ["check-targets", one, "--format", fmt])]
+    commands += [("json", ["export", one]), ("markdown", ["report", str(results), "--out", str(out)])]
+    return commands
+
+
+def test_every_command_keeps_a_run_files_text_inert_in_every_format(poisoned_results, tmp_path, capsys):
+    for fmt, args in _commands(poisoned_results, tmp_path / "report"):
+        code, out, err = run_cli(*args, capsys=capsys)
+        assert code in (0, 1, 3), (args, err)
+        for line in (out + err).splitlines():  # no forged line, on stdout or stderr, whatever the format
+            assert line.strip() != FORGED, (args, line)
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]", out + err), args
+        if fmt == "json":
+            json.loads(out)
+        elif fmt == "markdown":
+            _assert_inert(out if args[0] != "report" else (tmp_path / "report" / "summary.md").read_text())
+    html_page = (tmp_path / "report" / "index.html").read_text()
+    assert "<script>alert" not in html_page and 'href="javascript' not in html_page
