@@ -348,11 +348,15 @@ class Bench:
         return [self.info["cold_start_s"], *self.info["warmup_s"], *timed]
 
     def throughput(self, unit: str, work_per_call: float) -> None:
-        """Record ``unit`` (``tflops``, ``gb_per_s``, ``steps_per_s``, ``samples_per_s``, ...) = work per call / median time."""
+        """Record ``unit`` = work per call / median time: ``tflops``, ``gb_per_s``, ``steps_per_s``,
+        ``samples_per_s``, or things of your own per second (``tokens_per_s``, shown as tokens/s)."""
         if not self._ran:
             _misuse(f"bench.throughput({unit!r}, ...) comes after bench.run(...): it divides the work of one call by the median time")
-        if unit not in schema.THROUGHPUT_UNITS:
-            _misuse(f"bench.throughput({unit!r}, ...): the unit is one of {', '.join(schema.THROUGHPUT_UNITS)}")
+        if not schema.is_throughput_unit(unit):
+            _misuse(
+                f"bench.throughput({unit!r}, ...): the unit is one of {', '.join(schema.THROUGHPUT_UNITS)}, "
+                "or one of your own things per second, in lower case: tokens_per_s, images_per_s"
+            )
         if isinstance(work_per_call, bool) or not isinstance(work_per_call, numbers.Real) or not 0 < work_per_call < math.inf:
             _misuse(f"bench.throughput({unit!r}, {work_per_call!r}): the work of one call is a number above 0")
         median = self.median_s

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import work
 from .host import Host
-from .schema import RENAMED
+from .schema import RENAMED, is_throughput_unit
 from .stats import median_ci
 
 
@@ -200,7 +200,9 @@ class Result:
 
     @property
     def unit(self) -> str | None:
-        return self.info.get("throughput_unit")
+        """The throughput's key and unit (``samples_per_s``, ``tokens_per_s``); None where the run names none, or no unit."""
+        unit = self.info.get("throughput_unit")
+        return unit if is_throughput_unit(unit) else None
 
     @property
     def bytes_counted(self) -> str | None:

@@ -6,6 +6,7 @@ units; a new figure is one entry here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -42,12 +43,26 @@ FIGURES = {
 RENAMED = {"gbps": "gb_per_s"}
 THROUGHPUT_UNITS = tuple(k for k, f in FIGURES.items() if f.unit.endswith("/s"))
 JUDGED = tuple(f for f in FIGURES.values() if f.rule in ("accuracy", "relative"))
+# A bench of one's own counts its work in its own things: tokens_per_s, images_per_s,
+# sequences_per_s. Lower-case words joined by "_", so that a unit read from a run file is
+# never markup, whatever the output.
+OWN_UNIT = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*_per_s")
+
+
+def is_throughput_unit(key: object) -> bool:
+    """One of the suite's units (:data:`THROUGHPUT_UNITS`), or ``<things>_per_s`` that is no other stored key."""
+    return key in THROUGHPUT_UNITS or (isinstance(key, str) and OWN_UNIT.fullmatch(key) is not None and key not in KEYS)
 
 
 def unit_label(key: str) -> str:
-    """How a table names the unit of a stored key: ``tflops`` -> ``TFLOP/s``; an unknown key as itself."""
+    """How a table names the unit of a stored key: ``tflops`` -> ``TFLOP/s``, ``tokens_per_s`` ->
+    ``tokens/s``; an unknown key as itself."""
     figure = FIGURES.get(key)
-    return figure.unit if figure and figure.unit else key
+    if figure and figure.unit:
+        return figure.unit
+    if isinstance(key, str) and OWN_UNIT.fullmatch(key):
+        return key.removesuffix("_per_s").replace("_", " ") + "/s"
+    return key
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,12 @@ KEYS = {
         ("gbps", "float", "GB/s", "the old name of gb_per_s (runs before 2026-11-29), read as gb_per_s"),
         ("steps_per_s", "float", "steps/s", "optimizer steps per second"),
         ("samples_per_s", "float", "samples/s", "training or loading samples per second"),
+        (
+            "<things>_per_s",
+            "float",
+            "<things>/s",
+            "a bench of one's own: its throughput in a unit of its own (tokens_per_s, images_per_s), named by throughput_unit",
+        ),
     ),
     **_keys(
         "what it learned",
@@ -218,7 +239,8 @@ KEYS = {
 
 def unknown_keys(info: dict) -> list[str]:
     """The keys of a result's extra_info that :data:`KEYS` does not list, or lists with another type."""
-    return sorted(k for k, v in info.items() if k not in KEYS or not KEYS[k][1].accepts(v))
+    own = info.get("throughput_unit") if is_throughput_unit(info.get("throughput_unit")) and info.get("throughput_unit") not in KEYS else None
+    return sorted(k for k, v in info.items() if not (k == own and KEYS["<things>_per_s"][1].accepts(v)) and (k not in KEYS or not KEYS[k][1].accepts(v)))
 
 
 _RULES = {

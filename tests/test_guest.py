@@ -210,6 +210,12 @@ def test_throughput_before_run(bench, device):
     bench.throughput("samples_per_s", 64)
 
 
+@pytest.mark.parametrize("unit", ["tokens", "Tokens_per_s", "per_rank_samples_per_s"], ids=["bare", "upper", "taken"])
+def test_throughput_unit(bench, device, unit):
+    bench.run(device, lambda: 1)
+    bench.throughput(unit, 64)
+
+
 def test_nan(bench, device):
     bench.run(device, lambda: torch.tensor([1.0, math.nan]))
     bench.throughput("samples_per_s", 2)
@@ -235,6 +241,13 @@ def test_misuse_is_one_line_naming_the_fix_and_nan_fails(tmp_path):
             "min_rounds and max_time_s are for rounds that stop once the median is known: give one or the other"
         ),
         "test_throughput_before_run[cpu]": "bench.throughput('samples_per_s', ...) comes after bench.run(...): it divides the work of one call by the median time",
+        **{
+            f"test_throughput_unit[cpu-{name}]": (
+                f"bench.throughput({unit!r}, ...): the unit is one of tflops, gb_per_s, steps_per_s, samples_per_s, "
+                "or one of your own things per second, in lower case: tokens_per_s, images_per_s"
+            )
+            for name, unit in (("bare", "tokens"), ("upper", "Tokens_per_s"), ("taken", "per_rank_samples_per_s"))
+        },
         "test_nan[cpu]": "the step returned NaN or inf on cpu: a step that diverged is no benchmark (bench.run(..., check_finite=False) times it anyway)",
     }, out
     assert sorted(re.findall(r"^FAILED test_misuse.py::(\S+) - Failed: ", proc.stdout, flags=re.M)) == sorted(failures)

@@ -5,6 +5,7 @@ suite gives for its own benchmarks given for these: speedup, show, compare, expo
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -87,13 +88,26 @@ def test_two_unchanged_runs_do_not_gate_on_a_loss_read_after_other_work(two_runs
 def test_show_export_and_report_read_them(two_runs, tmp_path):
     show = devicebench(two_runs, "show", "latest")
     assert show.returncode == 0 and "test_custom_adam_loop[cpu]" in show.stdout
+    # A unit of one's own (tokens_per_s), stored under its key and shown with its label.
+    info = _results(two_runs, 1)["test_transformer_encoder_inference[cpu-32]"]
+    assert info["throughput_unit"] == "tokens_per_s" and info["tokens_per_s"] > 0
+    assert re.search(r"test_transformer_encoder_inference\[cpu-32\] .* tokens/s", show.stdout), show.stdout
+    speedup = devicebench(two_runs, "speedup", "latest", "--format", "json")
+    rows = {(r["workload"], r["variant"]): r for r in json.loads(speedup.stdout)}
+    assert rows[("test_transformer_encoder_inference", "32")]["unit"] == "tokens_per_s"
     out = tmp_path / "export.json"
     export = devicebench(two_runs, "export", "latest", "--format", "github-action", "--output", str(out))
     assert export.returncode == 0, export.stderr
-    assert any("test_resnet18_training_step[cpu]" in entry["name"] for entry in json.loads(out.read_text()))
+    entries = {entry["name"].split(" (")[0]: entry for entry in json.loads(out.read_text())}
+    assert "test_resnet18_training_step[cpu]" in entries and entries["test_transformer_encoder_inference[cpu-32]"]["unit"] == "tokens/s"
     report = devicebench(two_runs, "report", "results", "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
-    assert "test_transformer_encoder_inference" in (tmp_path / "report" / "summary.md").read_text()
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "test_transformer_encoder_inference" in summary and "tokens/s" in summary
+    # pytest-benchmark's own compare reads the same files.
+    files = sorted(str(p) for p in two_runs.glob("results/*/*/*.json"))
+    plain = subprocess.run([str(Path(sys.executable).with_name("pytest-benchmark")), "compare", *files], cwd=two_runs, env=_env(), capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0 and "test_transformer_encoder_inference[cpu-32]" in plain.stdout, plain.stderr
 
 
 def test_the_ci_recipe_gates_another_project(tmp_path):
