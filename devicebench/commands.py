@@ -303,7 +303,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         return EXIT_OK
     for machine in machines:
         mine = [c for m, c in found if m is machine]
-        print(f"{render.text(machine.short, args.format)}: {len(machine.runs)} runs, {len(mine)} change point(s)")
+        weak = sum(c.weak for c in mine)
+        print(f"{render.text(machine.short, args.format)}: {len(machine.runs)} runs, {len(mine) - weak} confirmed and {weak} weak change point(s)")
         rows = [
             [
                 render.Code(c.benchmark),
