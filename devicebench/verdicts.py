@@ -143,6 +143,3 @@ class Comparison:
     def compared(self) -> int:
         """Benchmarks that got a verdict on their times (whatever it was)."""
         return sum(1 for v in self.verdicts if v.status in (FASTER, SLOWER, UNCHANGED, INCONCLUSIVE, FAILED))
-
-
-# --- reading runs -------------------------------------------------------------------------

@@ -37,7 +37,6 @@ def build(device, variant, size, context=None):
 WORKLOAD = workloads.register(
     Workload(
         name="mlp_block",
-        test="test_mlp_block",
         variants=(Variant("fp32"), Variant("bf16", needs=frozenset({"bf16"}), cpu_reference="fp32")),
         sizes={"smoke": BlockSize(batch=32, width=64), "seed": BlockSize(batch=512, width=1024)},
         unit="samples_per_s",

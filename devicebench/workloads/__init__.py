@@ -116,7 +116,6 @@ class Context:
 @dataclass(frozen=True)
 class Workload:
     name: str  # what results record as ``extra_info.workload``
-    test: str  # its benchmark function in ``benches/``
     variants: tuple[Variant, ...]
     sizes: Mapping[str, Any]  # per --bench-size: the workload's own size object
     unit: str  # throughput key and unit: tflops, gb_per_s, steps_per_s, samples_per_s

@@ -47,7 +47,6 @@ def build(device, variant: Variant, size: CeilingSize, context=None) -> Step:
 
 WORKLOAD = Workload(
     name="ceiling",
-    test="test_ceiling",
     variants=(
         Variant("copy"),
         Variant("matmul-fp32"),

@@ -198,7 +198,6 @@ ON_THREADS = "DataParallel runs its replicas on threads and cannot be captured i
 
 WORKLOAD = Workload(
     name="cnn",
-    test="test_cnn",
     variants=(
         Variant("loader", PYTORCH_DEFAULTS),
         Variant("resident", PYTORCH_DEFAULTS),

@@ -181,7 +181,6 @@ GRAPHS_ON_THREADS = "DataParallel runs its replicas on threads and cannot be cap
 
 WORKLOAD = Workload(
     name="linear_regression",
-    test="test_linear_regression",
     variants=(
         Variant("eager"),
         Variant("fused"),

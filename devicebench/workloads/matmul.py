@@ -60,7 +60,6 @@ def build(device, variant: Variant, size: MatmulSize, context=None) -> Step:
 
 WORKLOAD = Workload(
     name="matmul",
-    test="test_matmul",
     variants=(
         Variant("fp32", STRICT_FP32, ceiling="matmul-fp32"),
         Variant("tf32", TF32, needs=frozenset({"tf32"}), cpu_reference="fp32", ceiling="matmul-tf32"),

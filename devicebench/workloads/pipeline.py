@@ -69,7 +69,6 @@ def build(device, variant: Variant, size: DataPipelineSize, context) -> Step:
 
 WORKLOAD = Workload(
     name="data_pipeline",
-    test="test_data_pipeline",
     variants=tuple(Variant(f"workers{w}-{m}") for m in MEMORY for w in WORKERS),
     sizes={
         # A pass takes 2-4 s on 2 cores: the limit gives it a few rounds; worker start-up is in every pass.

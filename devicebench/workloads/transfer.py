@@ -36,7 +36,6 @@ _PINNED = frozenset({"accelerator", "pinned_memory"})
 
 WORKLOAD = Workload(
     name="transfer",
-    test="test_transfer",
     variants=(
         Variant("h2d-pageable", needs=_OFF_HOST),
         Variant("h2d-pinned", needs=_PINNED),
