@@ -168,7 +168,7 @@ class Bench:
             # pytest-benchmark's ``--group-by param:device`` finds it (a new dict: the test's own stays as pytest made it).
             self.benchmark.params = {**{k: v for k, v in (params or {}).items() if k != "bench_device"}, "device": device.id}
         self.info["precision"] = _precision.current()
-        last = measure(self.benchmark, device, step, rounds=rounds, setup=setup, progress=self.progress)
+        last = measure(internals.BenchmarkLoop(self.benchmark), device, step, rounds=rounds, setup=setup, progress=self.progress)
         if check_finite and _non_finite(last):
             _misuse(
                 f"the step returned NaN or inf on {device.id}: a step that diverged is no benchmark "
@@ -338,7 +338,7 @@ class Bench:
 
     def round_times(self) -> list[float]:
         """Every timed round's seconds per call, in order (empty when timing was disabled)."""
-        return list(internals.round_seconds(self.benchmark))
+        return internals.BenchmarkLoop(self.benchmark).round_seconds()
 
     def call_times(self) -> list[float]:
         """Seconds of every call in order: the cold one, the warm-up ones, the timed rounds."""

@@ -41,9 +41,9 @@ def github_action(run: Run) -> list[dict]:
         else:
             value, unit = 1.0 / result.median_s, "calls/s"
         extra = [f"median {format_seconds(result.median_s)} per call", f"rounds: {result.rounds}"]
-        quality = result.quality()
-        if quality:
-            extra.append(f"median known to {quality}")
+        known = result.how_well_known()
+        if known:
+            extra.append(f"median known to {known}")
         if result.bytes_counted:
             extra.append(f"bytes counted: {result.bytes_counted}")
         if result.device:

@@ -22,14 +22,14 @@ class Progress:
         self._start = time.perf_counter()
         self._last = self._start
 
-    def update(self, phase: str, done: int, total: int | None = None, precision: float | None = None) -> None:
+    def update(self, phase: str, done: int, total: int | None = None, half_width: float | None = None) -> None:
         """``round 12/30``, or ``round 12, median known to +-3.1%`` where the rounds stop when it is known."""
         now = time.perf_counter()
         if now - self._last < self._every_s:
             return
         self._last = now
         count = f"{done}/{total}" if total else str(done)
-        known = f", median known to +-{precision:.1%}" if precision is not None else ""
+        known = f", median known to +-{half_width:.1%}" if half_width is not None else ""
         self.write(f"{self._name}: {phase} {count}{known}, {now - self._start:.0f} s so far")
 
     def write(self, text: str) -> None:

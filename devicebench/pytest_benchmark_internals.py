@@ -18,54 +18,66 @@ from typing import Any, Callable
 
 import pytest
 
+from .timing import StopRounds
+
 # pytest-benchmark's default storage; when it is still this, the user did not choose one.
 DEFAULT_STORAGE = "file://./.benchmarks"
 
 
-class StopRounds(Exception):
-    """Raised by a round's setup, before its work, once the rounds are enough."""
+class BenchmarkLoop:
+    """pytest-benchmark's ``benchmark`` fixture as :class:`devicebench.timing.Loop`."""
 
+    def __init__(self, benchmark):
+        self.benchmark = benchmark
 
-def run_rounds(benchmark, round_call: Callable[[], Any], *, before_round: Callable[[], None], rounds: int, calls_per_round: int) -> None:
-    """Time ``round_call`` through the fixture's ``pedantic`` until ``before_round`` raises
-    :class:`StopRounds` or ``rounds`` rounds are done.
+    @property
+    def info(self) -> dict:
+        return self.benchmark.extra_info
 
-    Only ``round_call`` is inside pytest-benchmark's timer: ``before_round`` is its untimed
-    ``setup``, so whatever runs between rounds (a stop rule, sensors, progress, events) is
-    never timed. A round of ``calls_per_round`` calls is one call to pytest-benchmark
-    (``iterations=1``, since it takes no ``setup`` with ``iterations``), and its statistics
-    divide each round by ``calls_per_round`` (``Metadata.iterations``, as for its own loops),
-    so the stored figures are per call. Rounds ended early skip pytest-benchmark's
-    ``--benchmark-cprofile`` block, so the profile is taken here as it would take it.
-    """
-    first = True
+    @property
+    def disabled(self) -> bool:
+        return bool(getattr(self.benchmark, "disabled", False))
 
-    def setup() -> None:
-        nonlocal first
-        if first:  # pedantic has made its statistics; from now on they count per call
-            benchmark.stats.iterations = calls_per_round
-            first = False
-        before_round()
+    def run(self, round_call: Callable[[], Any], *, before_round: Callable[[], None], rounds: int, calls_per_round: int) -> None:
+        """Time ``round_call`` through the fixture's ``pedantic`` until ``before_round`` raises
+        :class:`~devicebench.timing.StopRounds` or ``rounds`` rounds are done.
 
-    try:
-        benchmark.pedantic(round_call, setup=setup, rounds=rounds, warmup_rounds=0, iterations=1)
-        return
-    except StopRounds:
-        benchmark.has_error = False  # pedantic marks any exception; this one only ends the rounds
-    if benchmark.cprofile:
-        profile = cProfile.Profile()
-        for _ in range(getattr(benchmark, "cprofile_loops", None) or 1):
+        Only ``round_call`` is inside pytest-benchmark's timer: ``before_round`` is its untimed
+        ``setup``, so whatever runs between rounds (a stop rule, sensors, progress, events) is
+        never timed. A round of ``calls_per_round`` calls is one call to pytest-benchmark
+        (``iterations=1``, since it takes no ``setup`` with ``iterations``), and its statistics
+        divide each round by ``calls_per_round`` (``Metadata.iterations``, as for its own loops),
+        so the stored figures are per call. Rounds ended early skip pytest-benchmark's
+        ``--benchmark-cprofile`` block, so the profile is taken here as it would take it.
+        """
+        benchmark, first = self.benchmark, True
+
+        def setup() -> None:
+            nonlocal first
+            if first:  # pedantic has made its statistics; from now on they count per call
+                benchmark.stats.iterations = calls_per_round
+                first = False
             before_round()
-            profile.runcall(round_call)
-        if hasattr(benchmark, "_save_cprofile"):  # 5.x: also dumps it where --benchmark-cprofile-dump says
-            benchmark._save_cprofile(profile)
-        else:
-            benchmark.stats.cprofile_stats = pstats.Stats(profile)
 
+        try:
+            benchmark.pedantic(round_call, setup=setup, rounds=rounds, warmup_rounds=0, iterations=1)
+            return
+        except StopRounds:
+            benchmark.has_error = False  # pedantic marks any exception; this one only ends the rounds
+        if benchmark.cprofile:
+            profile = cProfile.Profile()
+            for _ in range(getattr(benchmark, "cprofile_loops", None) or 1):
+                before_round()
+                profile.runcall(round_call)
+            if hasattr(benchmark, "_save_cprofile"):  # 5.x: also dumps it where --benchmark-cprofile-dump says
+                benchmark._save_cprofile(profile)
+            else:
+                benchmark.stats.cprofile_stats = pstats.Stats(profile)
 
-def round_seconds(benchmark) -> list[float]:
-    """The timed rounds so far, per call, as pytest-benchmark stores them; [] before the first."""
-    return benchmark.stats.stats.data if benchmark.stats else []
+    def round_seconds(self) -> list[float]:
+        """The timed rounds so far, per call, as pytest-benchmark stores them; [] before the first."""
+        stats = getattr(self.benchmark, "stats", None)
+        return list(stats.stats.data) if stats else []
 
 
 def mark_failed(benchmark) -> None:

@@ -99,7 +99,7 @@ def _machine_line(move) -> str:
     )
 
 
-# What makes a verdict's runs less than exact, as compare's run-quality lines name it.
+# What makes a verdict's runs less than exact, as compare's "measurement:" lines name it.
 RUN_FLAGS = (
     ("noisy (stopped before the median was known)", "noisy_runs"),
     ("throttled", "throttled_runs"),
@@ -183,7 +183,7 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
     bullet = "- " if md else ""
     out += ["", f"{bullet}procedure: {result.procedure}", *(f"{bullet}inconclusive: {t(n)}" for n in notes)]
     out += [f"{bullet}unconfirmed {d}: {t(n)} {ratio(r)} (to confirm: {CONFIRM})" for n, d, r in result.unconfirmed]
-    out += [f"{bullet}run quality: {t(f)}" for f in flags]
+    out += [f"{bullet}measurement: {t(f)}" for f in flags]
     worse = [(v.name, v.status) for v in result.verdicts if v.is_regression] + [(q.name, q.metric) for q in result.quality]
     listing = ", ".join(f"{md_code(name) if md else plain(name)} ({what})" for name, what in worse)
     undecided = f"; {len(result.inconclusive)} inconclusive" if result.inconclusive else ""
@@ -358,7 +358,7 @@ def run_tables(run: dict | Run, fmt: str) -> str:
         row = [
             Code(r.name),
             Safe(format_seconds(r.median_s)),
-            Safe(r.quality()),
+            Safe(r.how_well_known()),
             Safe(str(r.rounds)),
             Safe(_cold_start(r)),
             Safe(format_throughput(r.throughput, r.unit, r.bytes_counted)),

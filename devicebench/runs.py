@@ -256,16 +256,16 @@ class Result:
             return low, high
         return median_ci(self.round_s) if len(self.round_s) >= 6 else None
 
-    def quality(self) -> str:
+    def how_well_known(self) -> str:
         """How well the figure is known, in words: ``+-0.4%, converged``, ``+-6.1%, time limit (noisy)``, ``throttled 3 rounds``."""
         parts = []
-        precision = self.figure("median_precision")
+        half_width = self.figure("median_precision")  # the interval's half-width, stored under its old name
         interval = self.median_interval()
-        if precision is None and interval is not None:  # a run stored before: its rounds say it
+        if half_width is None and interval is not None:  # a run stored before: its rounds say it
             low, high = interval
-            precision = max(self.median_s - low, high - self.median_s) / self.median_s
-        if precision is not None:
-            parts.append(f"+-{precision:.1%}")
+            half_width = max(self.median_s - low, high - self.median_s) / self.median_s
+        if half_width is not None:
+            parts.append(f"+-{half_width:.1%}")
         reason = self.info.get("stop_reason")
         if reason and "target_precision" in self.info and self.info["target_precision"] is None:
             parts.append("fixed count")  # the CNN's epochs: the accuracy depends on their number

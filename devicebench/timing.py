@@ -20,7 +20,7 @@ optional ``setup`` that is run, untimed, before every call. The sequence is:
    storage apply) until the median is known (:class:`devicebench.config.Rounds`): its
    distribution-free 95% interval lies within +-``within`` of it (after ``settle_rounds``
    rounds and ``min_time_s``), or the time limit or the round limit is reached (then the
-   result is "noisy"). Why it stopped, the interval and the precision reached are recorded.
+   result is "noisy"). Why it stopped and the interval reached are recorded.
    On CUDA, events recorded around the same calls give an independent median
    (``cuda_event_median_s``) to check against, and the GPU's own sensors are read
    (:mod:`devicebench.sensors`: clocks, throttling, power, energy).
@@ -35,7 +35,7 @@ loops). ``iterations`` is recorded.
 Only the round is timed. The work between rounds (the stop rule, the sensors' reads, progress
 lines, the next round's CUDA events, under torchrun the ranks' agreement) runs in
 pytest-benchmark's untimed ``setup`` before each round, looped or not
-(:func:`devicebench.pytest_benchmark_internals.run_rounds`). Rounds that are enough end
+(:class:`Loop`, which devicebench's pytest side adapts pytest-benchmark's fixture to). Rounds that are enough end
 pytest-benchmark's loop from that setup, before the next round's work, so its statistics hold
 exactly the rounds that were timed; ``--benchmark-cprofile`` then profiles one more round,
 untimed and unrecorded.
@@ -46,10 +46,9 @@ from __future__ import annotations
 import bisect
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from . import compiling, stats
-from . import pytest_benchmark_internals as internals
 from .config import Rounds
 from .devices import BenchDevice
 from .progress import Progress
@@ -63,7 +62,26 @@ SYNC_PROBE_ROUNDS = 25
 CONVERGED, TIME_LIMIT, ROUND_LIMIT = "converged", "time limit", "round limit"
 
 
-def precision_of(ordered: list[float]) -> tuple[float | None, float | None, float | None]:
+class StopRounds(Exception):
+    """Raised by a round's untimed setup, before its work, once the rounds are enough."""
+
+
+class Loop(Protocol):
+    """pytest-benchmark's fixture as the timing sees it (devicebench's pytest side adapts it):
+    where a result's figures go, whether timing is off, and its loop of timed rounds."""
+
+    info: dict  # the benchmark's extra_info
+    disabled: bool  # --benchmark-disable, or under xdist: the step runs once, untimed
+
+    def run(self, round_call: Callable[[], Any], *, before_round: Callable[[], None], rounds: int, calls_per_round: int) -> None:
+        """Time ``round_call`` until ``before_round`` raises :class:`StopRounds` or ``rounds`` are done;
+        only ``round_call`` is timed, and each round is stored divided by ``calls_per_round``."""
+
+    def round_seconds(self) -> list[float]:
+        """The timed rounds so far, per call."""
+
+
+def interval_of(ordered: list[float]) -> tuple[float | None, float | None, float | None]:
     """(low, high, relative half-width) of the median's distribution-free 95% interval, from
     the rounds in ascending order; Nones with too few rounds."""
     ranks = stats.median_ci_ranks(len(ordered))
@@ -97,7 +115,7 @@ class StopRule:
     @property
     def half_width(self) -> float | None:
         """The median's interval so far: its half-width over the median."""
-        return precision_of(self.ordered)[2]
+        return interval_of(self.ordered)[2]
 
     def is_finished(self, done: int, elapsed_s: float) -> bool:
         rounds = self.rounds
@@ -125,14 +143,14 @@ class Measurement:
     then :meth:`record`. :meth:`run` does them in order and returns what the last timed call
     returned; state lives in attributes, each set by the phase that owns it."""
 
-    def __init__(self, benchmark, device: BenchDevice, step: Callable[[], Any], *, rounds: Rounds, setup=None, progress: Progress | None = None):
-        self.benchmark = benchmark
+    def __init__(self, loop: Loop, device: BenchDevice, step: Callable[[], Any], *, rounds: Rounds, setup=None, progress: Progress | None = None):
+        self.loop = loop
         self.device = device
         self.step = step
         self.rounds = rounds
         self.setup = setup
         self.progress = progress
-        self.info = benchmark.extra_info
+        self.info = loop.info
         # Under DDP the work runs in the ranks' processes: events, sensors and memory counters
         # here would watch an idle GPU. The ranks report their own (see devicebench.distributed).
         self.on_this_process_gpu = device.is_accelerator and not device.drives_ranks
@@ -153,7 +171,7 @@ class Measurement:
         self.setup_compiles = 0  # compiles in the untimed setups between timed rounds
 
     def run(self) -> Any:
-        if getattr(self.benchmark, "disabled", False):
+        if self.loop.disabled:
             self.info["calls"] = 1
             return self._call_synced()[1]
         if self.on_this_process_gpu:
@@ -218,7 +236,7 @@ class Measurement:
 
     def time_rounds(self) -> None:
         self.monitor = self.device.monitor() if not self.device.drives_ranks else None
-        internals.run_rounds(self.benchmark, self._timed_round, before_round=self._before_round, rounds=self.rounds.max_rounds, calls_per_round=self.iterations)
+        self.loop.run(self._timed_round, before_round=self._before_round, rounds=self.rounds.max_rounds, calls_per_round=self.iterations)
         self.timing = False
 
     def _before_round(self) -> None:
@@ -231,12 +249,12 @@ class Measurement:
             if self.monitor:
                 self.monitor.start()
         else:
-            self.stop.add(internals.round_seconds(self.benchmark)[-1])
+            self.stop.add(self.loop.round_seconds()[-1])
             if self.monitor:
                 self.monitor.round_done()  # reads the sensors at most every 100 ms, whatever the rounds
         if self.stop.is_finished(self.done, time.perf_counter() - self.began):
             self.timing = False
-            raise internals.StopRounds
+            raise StopRounds
         if self.progress and self.done:
             total = self.rounds.max_rounds if self.rounds.within is None else None
             self.progress.update("round", self.done, total, self.stop.half_width)
@@ -271,17 +289,17 @@ class Measurement:
 
     def record(self) -> None:
         """Why the rounds stopped, how well the median is known, the sensors, the events, the memory."""
-        info, benchmark = self.info, self.benchmark
+        info, timed = self.info, self.loop.round_seconds()
         if self.monitor:
             self.monitor.round_done()
-            timed_s = sum(internals.round_seconds(benchmark)) * self.iterations if benchmark.stats else None  # per call, as stored
+            timed_s = sum(timed) * self.iterations if timed else None  # per call, as stored
             info.update(self.monitor.stop(rounds=self.done, calls_per_round=self.iterations, timed_s=timed_s))
-        low, high, precision = precision_of(sorted(internals.round_seconds(benchmark)))
+        low, high, half_width = interval_of(sorted(timed))
         info.update(
             stop_reason=self.stop.reason,
             median_ci_low_s=low,
             median_ci_high_s=high,
-            median_precision=precision,
+            median_precision=half_width,  # stored under its old name
             target_precision=self.rounds.within,  # stored under its old name
             timed_rounds_s=time.perf_counter() - self.began if self.began is not None else 0.0,
             # Every call the step got, timed or not: what a figure read from its state after timing is after.
@@ -309,7 +327,7 @@ class Measurement:
 
 
 def measure(
-    benchmark,
+    loop: Loop,
     device: BenchDevice,
     step: Callable[[], Any],
     *,
@@ -325,7 +343,7 @@ def measure(
     With benchmarks disabled (``--benchmark-disable``, or under xdist) the step runs once,
     synchronized, so the benchmark still works as a test.
     """
-    return Measurement(benchmark, device, step, rounds=rounds, setup=setup, progress=progress).run()
+    return Measurement(loop, device, step, rounds=rounds, setup=setup, progress=progress).run()
 
 
 def sync_overheads(device: BenchDevice, rounds: int = SYNC_PROBE_ROUNDS) -> list[float]:

@@ -458,8 +458,8 @@ def test_noisy_and_throttled_runs_are_named_beside_the_verdicts(capsys):
     from devicebench import render
 
     out = render.comparison(result, "table", "a", "b")
-    assert "run quality: test_matmul[cpu-fp32]: noisy (stopped before the median was known) in 0 of 5 baseline and 2 of 5 candidate runs" in out
-    assert "run quality: test_matmul[cpu-fp32]: throttled in 0 of 5 baseline and 2 of 5 candidate runs" in out
+    assert "measurement: test_matmul[cpu-fp32]: noisy (stopped before the median was known) in 0 of 5 baseline and 2 of 5 candidate runs" in out
+    assert "measurement: test_matmul[cpu-fp32]: throttled in 0 of 5 baseline and 2 of 5 candidate runs" in out
 
 
 def test_an_inconclusive_slowdown_beyond_the_threshold_is_never_summed_up_as_no_regression(capsys):

@@ -327,14 +327,14 @@ def test_run_quality_names_what_to_doubt():
     from devicebench.runs import as_run
 
     clean = load_run(golden("seed-a"))
-    assert report.quality_flags(as_run(clean)) == []
+    assert report.completeness_flags(as_run(clean)) == []
     run = copy.deepcopy(clean)
     first, second = run["benchmarks"][0], run["benchmarks"][1]
     first["extra_info"].update(target_precision=0.01, stop_reason="time limit")
     second["extra_info"].update(throttled_rounds=4)
     run["devicebench"].update(interrupted=True, gpu_shared=[{"gpu": 0, "pids": [4242]}])
     run["devicebench"]["failed"] = [{"fullname": "benches/test_x.py::test_x[cpu-a]", "error": "boom"}]
-    flags = report.quality_flags(as_run(run))
+    flags = report.completeness_flags(as_run(run))
     assert flags == [
         "interrupted: benchmarks it did not reach are missing",
         "1 failed: test_x[cpu-a]",

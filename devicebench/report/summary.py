@@ -88,7 +88,7 @@ def _since_text(machine: Machine, latest: Change | None) -> str:
     return "no regression found" + undecided
 
 
-def quality_flags(run: Run) -> list[str]:
+def completeness_flags(run: Run) -> list[str]:
     """What makes the run's figures less than complete and exact, one phrase each."""
     flags = []
     if run.block.get("generated_by"):
@@ -231,7 +231,7 @@ def summarize(machine: Machine, settings: compare.Settings) -> Summary:
         scaling_summary(rows),
         best_efficiency(rows),
         _since_text(machine, changes[-1] if changes else None),
-        quality_flags(latest) + render.ceilings_not_reached(rows),
+        completeness_flags(latest) + render.ceilings_not_reached(rows),
         changes,
         points,
         _history_text(machine, points),
@@ -309,7 +309,7 @@ _CAVEAT = (
 )
 
 
-SUMMARY_HEADERS = ["machine", "runs", "latest run", "GPU over its CPU (like for like)", "best efficiency", "changes in its history", "since the previous run", "run quality"]
+SUMMARY_HEADERS = ["machine", "runs", "latest run", "GPU over its CPU (like for like)", "best efficiency", "changes in its history", "since the previous run", "how well measured"]
 
 
 def _summary_cells(s: Summary) -> list[str]:
@@ -327,7 +327,7 @@ def _summary_cells(s: Summary) -> list[str]:
 
 def _single_rows(results: list[Result]) -> list[list[str]]:
     return [
-        [render.Code(r.name), render.Safe(format_seconds(r.median_s)), render.Safe(r.quality()), render.Safe(format_throughput(r.throughput, r.unit, r.bytes_counted))]
+        [render.Code(r.name), render.Safe(format_seconds(r.median_s)), render.Safe(r.how_well_known()), render.Safe(format_throughput(r.throughput, r.unit, r.bytes_counted))]
         for r in results
     ]
 

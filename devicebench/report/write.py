@@ -172,7 +172,7 @@ def _machine(s: Summary, drawer: _ChartDrawer) -> Section:
     blocks = [
         Heading(2, title),
         Para("Latest run: ", code=str(s.latest_path)),
-        only("markdown", Bullets(said + [f"run quality: {flag}" for flag in s.flags])),
+        only("markdown", Bullets(said + [f"how well measured: {flag}" for flag in s.flags])),
         *([only("html", Bullets(s.flags, cls="flags"))] if s.flags else []),
         Markdown(render.speedups(s.rows, "markdown")),
         only("html", Table(*render.speedup_cells(s.rows))),

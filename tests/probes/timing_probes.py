@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from devicebench.config import Rounds
 from devicebench.sensors import Monitor
-from devicebench.timing import StopRule, measure
+from devicebench.pytest_benchmark_internals import BenchmarkLoop
+from devicebench.timing import StopRule
+from devicebench.timing import measure as measure_loop
 from tests.fake_cuda import FakeCudaDevice, FakeQueueCpu
 
 SHORT_S = 200e-6  # a 200 us kernel: under timing.MIN_ROUND_S, so several calls make a round
@@ -22,6 +24,11 @@ SETUP_S = 0.05  # a setup's sleep and its queued work: far above a short round, 
 # preempted past MIN_ROUND_S does not turn the loop off.
 WARMUP = 3
 ROUNDS = Rounds.fixed(4, warmup=WARMUP)
+
+
+def measure(benchmark, device, step, **kwargs):
+    """``devicebench.timing.measure`` on pytest-benchmark's fixture, as ``bench.run`` calls it."""
+    return measure_loop(BenchmarkLoop(benchmark), device, step, **kwargs)
 
 
 def _record(benchmark, device, calls):
