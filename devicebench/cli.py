@@ -22,7 +22,8 @@ import sys
 
 from . import commands
 from .commands import EXIT_BAD_INPUT, EXIT_OK
-from .render import FORMATS
+from .reading.render import FORMATS
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, as for every other bad input
@@ -54,7 +55,7 @@ def _count(low: int, high: int):
 
 
 def _add_compare_options(parser: argparse.ArgumentParser) -> None:
-    from .compare import Settings
+    from .reading.compare import Settings
 
     parser.add_argument(
         "--threshold",

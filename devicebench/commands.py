@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import NoReturn
 
-from .runs import Run
+from .reading.runs import Run
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
@@ -39,7 +39,7 @@ def format_info(info: dict) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from . import fingerprint
+    from .measure import fingerprint
 
     info = fingerprint.machine_info()
     if args.folder:  # for scripts: pytest-benchmark list --storage "$(devicebench info --folder)"
@@ -56,8 +56,9 @@ def _fail(message: str) -> NoReturn:
 
 def _load(arg: str, results_dir: str = "results") -> tuple[str, Run]:
     """A run from a file or a run id; bad input ends the command with one line and exit 2."""
-    from .host import Host
-    from .runs import BadRun, is_file, load, resolve
+    from .reading.host import Host
+    from .reading.run_ids import is_file, resolve
+    from .reading.runs import BadRun, load
 
     try:
         path = resolve(arg, results_dir, None if is_file(arg) else Host.read())
@@ -74,8 +75,9 @@ def _load_side(arg: str, results_dir: str) -> tuple[str, list[Run], list[Path]]:
     """
     import hashlib
 
-    from .compare import same_machine
-    from .runs import BadRun, load, stored_runs
+    from .reading.machines import same_machine
+    from .reading.run_ids import stored_runs
+    from .reading.runs import BadRun, load
 
     loaded, seen = [], set()
     for part in (p for p in arg.split(",") if p):
@@ -116,8 +118,9 @@ def _history(folder: str, like: Run, exclude: list[Path]) -> list[Run]:
     for the compared ones (by path or content); unreadable files are passed over."""
     import hashlib
 
-    from .compare import history_key
-    from .runs import BadRun, load, stored_runs
+    from .reading.machines import history_key
+    from .reading.run_ids import stored_runs
+    from .reading.runs import BadRun, load
 
     if not _is_dir(folder):
         return []
@@ -137,9 +140,7 @@ def _history(folder: str, like: Run, exclude: list[Path]) -> list[Run]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from . import runs
-
-    from . import render
+    from .reading import render, runs
 
     _, run = _load(args.run, args.results)
     print(render.text(runs.describe_machine(run), args.format))
@@ -161,8 +162,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_check_timing(args: argparse.Namespace) -> int:
-    from . import render, targets
-    from .units import format_seconds
+    from .reading import render, targets
+    from .reading.units import format_seconds
 
     checks = targets.check_against_events(_load(args.run, args.results)[1], rel_tol=args.tolerance)
     if not checks:
@@ -188,7 +189,7 @@ def cmd_check_timing(args: argparse.Namespace) -> int:
 
 
 def cmd_check_targets(args: argparse.Namespace) -> int:
-    from . import render, targets
+    from .reading import render, targets
 
     outcomes = targets.check(_load(args.run, args.results)[1])
     rows = [[render.Safe(o.target), o.detail, "holds" if o.passed else "FAILS"] for o in outcomes]  # targets: the suite's own words
@@ -201,7 +202,7 @@ def cmd_check_targets(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from . import compare, render
+    from .reading import compare, render
 
     base_label, base, base_paths = _load_side(args.baseline, args.results)
     cand_label, cand, cand_paths = _load_side(args.candidate, args.results)
@@ -232,7 +233,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_speedup(args: argparse.Namespace) -> int:
-    from . import render, runs, speedup
+    from .reading import render, runs, speedup
 
     path, run = _load(args.run, args.results)
     if args.format != "json":
@@ -243,8 +244,8 @@ def cmd_speedup(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from . import export
-    from .files import replace_file
+    from .reading import export
+    from .reading.files import replace_file
 
     _, run = _load(args.run, args.results)
     entries = export.github_action(run)
@@ -263,7 +264,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _check_sources(sources: list[str]) -> None:
-    from .runs import is_file
+    from .reading.run_ids import is_file
 
     for source in sources:
         if not (_is_dir(source) or is_file(source)):
@@ -271,7 +272,7 @@ def _check_sources(sources: list[str]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from . import render, report
+    from .reading import render, report
 
     _check_sources(args.results_dir)
     try:
@@ -288,8 +289,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from . import history, render
-    from .report import collect
+    from .reading import history, render
+    from .reading.report import collect
 
     _check_sources(args.results_dir)
     machines, warnings = collect(args.results_dir)
@@ -323,7 +324,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def compare_settings(args: argparse.Namespace):
-    from .compare import Settings
+    from .reading.compare import Settings
 
     return Settings(
         threshold=args.threshold,

@@ -10,7 +10,7 @@ A guest in every other session. Loading this module imports no torch and changes
 (pytest-xdist, pytest-cov and pytest-randomly behave alike): a session becomes a devicebench
 run only when one of its tests requests devicebench's own ``bench`` fixture (the fixture
 this module defines, not any fixture of that name) or a devicebench option is given. Only
-then is the library loaded (:mod:`devicebench.session`), and what it does (devices,
+then is the library loaded (:mod:`devicebench.harness.session`), and what it does (devices,
 markers, storage, the machine block, discarding a failed result) reaches only the tests
 that use ``bench``. A project's own ``device`` or ``bench`` wins; a test that asks for
 devicebench's ``bench`` and its own ``device`` is told to ask for ``bench_device``.
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import options
+from .harness import options
 
 if TYPE_CHECKING:
-    from .session import RunSession
+    from .harness.session import RunSession
 
 _RUN = pytest.StashKey["RunSession"]()
 _BENCH_TESTS = pytest.StashKey[set]()  # node ids of the test functions that use devicebench's bench
@@ -36,7 +36,7 @@ def _run(config: pytest.Config) -> RunSession:
     """The run's session object, made (and the library imported) on first use."""
     run = config.stash.get(_RUN, None)
     if run is None:
-        from .session import RunSession
+        from .harness.session import RunSession
 
         run = config.stash[_RUN] = RunSession(config)
     return run
@@ -95,7 +95,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def device_params(selected: tuple[str, ...], gpu_count: int | None = None) -> list:
     """One ``pytest.param`` per device of this machine, with its ``gpu``/``multi_gpu`` marks and skip reason."""
-    from .session import device_params as params
+    from .harness.session import device_params as params
 
     return params(selected, gpu_count)
 
@@ -150,7 +150,7 @@ def image_data(request):
 
 @pytest.fixture
 def bench(benchmark, request):
-    """Runs and records one benchmark: see :class:`devicebench.bench.Bench`."""
+    """Runs and records one benchmark: see :class:`devicebench.harness.bench.Bench`."""
     request.node.stash[_USES_BENCH] = True
     return _run(request.config).bench(benchmark, request)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from devicebench.devices import BenchDevice
+from devicebench.measure.devices import BenchDevice
 
 
 class FakeStream:

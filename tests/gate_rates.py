@@ -17,8 +17,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from devicebench import compare, stats
-from devicebench.runs import load_run
+from devicebench.reading import compare, stats
+from devicebench.reading.runs import load_run
 
 GATE = Path(__file__).parent / "data" / "runs" / "gate"
 SLOWED = "test_matmul[cpu-fp32]"

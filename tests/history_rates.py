@@ -14,8 +14,8 @@ import dataclasses
 import random
 from pathlib import Path
 
-from devicebench import history
-from devicebench.runs import Run, as_run, load_run
+from devicebench.reading import history
+from devicebench.reading.runs import Run, as_run, load_run
 
 GATE = Path(__file__).resolve().parent / "data" / "runs" / "gate"
 MATMUL = "test_matmul[cpu-fp32]"

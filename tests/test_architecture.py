@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devicebench.reading.runs import load_run
 from devicebench.workloads import registry
-from devicebench.runs import load_run
 
 from .conftest import ROOT, run_pytest
 
@@ -74,23 +74,70 @@ def test_there_is_no_import_cycle():
             visit(node)
 
 
-# The layers below the pytest wiring: what a workload, a device or a comparison is needs no pytest.
-NO_PYTEST = [m for m in MODULES if m not in ("devicebench.plugin", "devicebench.bench", "devicebench.options", "devicebench.recording", "devicebench.faults", "devicebench.progress", "devicebench.session")]
+# The folders say the plan: each side may import only the devicebench folders of its row, and
+# neither the reading nor the measuring side nor a workload imports pytest.
+SIDES = {
+    "devicebench.reading": {"devicebench.reading"},
+    "devicebench.measure": {"devicebench.measure", "devicebench.reading"},
+    "devicebench.workloads": {"devicebench.workloads", "devicebench.measure", "devicebench.reading"},
+    "devicebench.harness": {"devicebench.harness", "devicebench.workloads", "devicebench.measure", "devicebench.reading"},
+}
+NO_PYTEST = ("devicebench.reading", "devicebench.measure", "devicebench.workloads")
 
 
-@pytest.mark.parametrize("module", sorted(NO_PYTEST))
-def test_only_the_pytest_wiring_imports_pytest(module):
-    tree = ast.parse(MODULES[module].read_text())
+def _side(module: str) -> str | None:
+    return next((side for side in SIDES if module == side or module.startswith(side + ".")), None)
+
+
+def _third_party(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert not any(n == "pytest" or n.startswith(("pytest.", "_pytest", "pytest_benchmark")) for n in names)
+    return names | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+
+
+def test_every_module_lives_on_a_side_or_is_an_entry_point():
+    entry_points = {"devicebench", "devicebench.__main__", "devicebench.plugin", "devicebench.cli", "devicebench.commands"}
+    assert {m for m in MODULES if _side(m) is None} == entry_points
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _side(m)))
+def test_each_side_imports_only_the_folders_of_its_row(module):
+    allowed = SIDES[_side(module)]
+    assert {m for m in GRAPH[module] if _side(m) not in allowed} == set()
+    names = _third_party(MODULES[module])
+    if _side(module) in NO_PYTEST:
+        assert not any(n == "pytest" or n.startswith(("pytest.", "_pytest", "pytest_benchmark")) for n in names)
+    if _side(module) == "devicebench.reading":
+        assert not any(n == "torch" or n.startswith("torch.") for n in names)
+
+
+# pytest-benchmark's attributes that it does not document: read or written in one module only.
+PYTEST_BENCHMARK_PRIVATE = {"_benchmarksession", "has_error", "_save_cprofile", "cprofile_loops", "save_json", "save_data", "autosave"}
+INTERNALS = "devicebench.harness.pytest_benchmark_internals"
+
+
+def test_only_one_module_touches_pytest_benchmarks_internals():
+    offenders = []
+    for name, path in MODULES.items():
+        if name == INTERNALS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            attr = node.attr if isinstance(node, ast.Attribute) else node.value if isinstance(node, ast.Constant) else None  # getattr(x, "...") too
+            nested_stats = isinstance(node, ast.Attribute) and attr == "stats" and isinstance(node.value, ast.Attribute) and node.value.attr == "stats"
+            if attr in PYTEST_BENCHMARK_PRIVATE or nested_stats:
+                offenders.append(f"{name}:{node.lineno} .{attr}")
+    assert offenders == []
+    # ... and that one does touch them: the check above looks for the right names.
+    tree = ast.parse(MODULES[INTERNALS].read_text())
+    touched = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)} | {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert PYTEST_BENCHMARK_PRIVATE <= touched
 
 
 def test_only_the_backends_touch_torch_cuda_or_mps():
     """Workloads ask a device what it supports; a new kind of device is one backend entry."""
     offenders = []
     for name, path in MODULES.items():
-        if name == "devicebench.backends":
+        if name == "devicebench.measure.backends":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr in ("cuda", "mps") and isinstance(node.value, ast.Name) and node.value.id == "torch":
@@ -113,7 +160,7 @@ def test_no_workload_names_a_device_kind():
 
 
 def test_mps_is_one_backend_entry_and_is_skipped_here_with_its_reason(tmp_path):
-    from devicebench import backends
+    from devicebench.measure import backends
 
     if backends.BACKENDS["mps"].unavailable() is None:
         pytest.skip("this machine has MPS: its benchmarks run")
@@ -200,13 +247,14 @@ def test_a_project_of_your_own_gets_the_fixtures_from_the_installed_plugin(tmp_p
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-READING_SIDE = ["devicebench.cli", "devicebench.history", "devicebench.runs", "devicebench.compare", "devicebench.speedup", "devicebench.targets", "devicebench.render", "devicebench.report", "devicebench.export"]
-GUEST = ["devicebench.plugin", "devicebench.options", "devicebench.kinds"]
+READING_SIDE = sorted(m for m in MODULES if _side(m) == "devicebench.reading")
+ENTRY_POINTS = ["devicebench.cli", "devicebench.commands", "devicebench.plugin"]
 
 
-@pytest.mark.parametrize("module", READING_SIDE + GUEST)
+@pytest.mark.parametrize("module", ENTRY_POINTS + READING_SIDE)
 def test_the_reading_side_and_the_guest_import_no_torch(module):
-    """Reading stored runs needs JSON, numpy and scipy, never torch; nor does loading the plugin in someone else's session."""
+    """Reading stored runs needs JSON, numpy and scipy, never torch; nor does loading the plugin
+    in someone else's session. Every module of the reading folder, whatever else it imports."""
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -214,7 +262,8 @@ def test_the_reading_side_and_the_guest_import_no_torch(module):
 
 
 def test_the_kinds_know_the_accelerators_as_the_backends_do():
-    from devicebench import backends, kinds
+    from devicebench.measure import backends
+    from devicebench.reading import kinds
 
     assert kinds.ACCELERATOR_BACKENDS == {name for name, backend in backends.BACKENDS.items() if backend.accelerator}
     assert {k.backend for k in kinds.KINDS} <= set(backends.BACKENDS)

@@ -15,7 +15,7 @@ from devicebench.workloads import cnn, cnn_training
 )
 def test_dataparallel_checkpoint_loads_into_a_plain_model(tmp_path, device_id):
     device = torch.device(device_id)
-    dp = torch.nn.DataParallel(cnn.build_model().to(device))
+    dp = torch.nn.DataParallel(cnn_training.build_model().to(device))
     optimizer = torch.optim.Adam(dp.parameters())
     x = torch.rand(16, 1, 28, 28, device=device)
     for _ in range(3):  # weights that differ from a fresh model's
@@ -25,7 +25,7 @@ def test_dataparallel_checkpoint_loads_into_a_plain_model(tmp_path, device_id):
     path = tmp_path / "cnn.pt"
     torch.save(dp.module.state_dict(), path)
 
-    plain = cnn.build_model()
+    plain = cnn_training.build_model()
     torch.nn.init.zeros_(plain[-1].weight)
     plain.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
     assert not any(key.startswith("module.") for key in plain.state_dict())
@@ -35,8 +35,8 @@ def test_dataparallel_checkpoint_loads_into_a_plain_model(tmp_path, device_id):
 
 
 def test_the_model_is_the_tutorials():
-    model = cnn.build_model()
-    assert cnn.parameter_count(model) == 53_994
+    model = cnn_training.build_model()
+    assert cnn_training.parameter_count(model) == 53_994
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
 
 
@@ -61,7 +61,7 @@ def test_cnn_guard():
 @pytest.mark.filterwarnings("ignore:CUDA is not available or torch_xla is imported")
 def test_bf16_variant_code_runs_where_it_can(monkeypatch):
     """The bf16 variant's Python (autocast wrapper, channels_last, evaluation) on the CPU; a GPU runs it for real."""
-    from devicebench import data, devices
+    from devicebench.measure import data, devices
 
     images = data.synthetic(n_train=256, n_test=128)
     size = cnn.WORKLOAD.size("smoke")

@@ -4,9 +4,9 @@ import re
 
 import torch
 
-from devicebench import devices
-from devicebench.runs import load_run
-from devicebench.schema import RENAMED
+from devicebench.measure import devices
+from devicebench.reading.runs import load_run
+from devicebench.reading.schema import RENAMED
 from devicebench.workloads import registry
 
 from .conftest import ROOT, run_benches

@@ -1,16 +1,17 @@
 """``devicebench compare`` on golden runs made by the real suite (``tests/data/make-golden``)."""
 
 import copy
-import re
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from devicebench import cli, compare
-from devicebench.runs import load_run
+from devicebench import cli
+from devicebench.reading import compare, machines
+from devicebench.reading.runs import load_run
 
 RUNS = Path(__file__).parent / "data" / "runs"
 
@@ -119,9 +120,9 @@ def test_different_hardware_is_refused_unless_allowed(tmp_path, capsys):
 
 def test_a_job_over_several_machines_is_other_hardware():
     base, two_nodes = load_run(golden("seed-a")), load_run(golden("seed-b"))
-    assert compare.hardware_diff(base, two_nodes) == []
+    assert machines.hardware_diff(base, two_nodes) == []
     two_nodes["machine_info"]["devicebench"]["fingerprint"]["nodes"] = 2
-    assert compare.hardware_diff(base, two_nodes) == [("nodes", 1, 2)]
+    assert machines.hardware_diff(base, two_nodes) == [("nodes", 1, 2)]
 
 
 def test_changed_software_is_printed_first(tmp_path, capsys):
@@ -300,7 +301,7 @@ def test_a_generic_cpu_name_compares_with_its_generation(tmp_path, capsys):
     milan = "family 25 model 1 stepping 1; avx2; L2 512K, L3 32768K"
     for run, detail in ((base, genoa), (cand, milan)):
         run["machine_info"]["devicebench"]["fingerprint"]["cpu_detail"] = detail
-    assert compare.hardware_diff(base, cand) == [("cpu_detail", genoa, milan)]
+    assert machines.hardware_diff(base, cand) == [("cpu_detail", genoa, milan)]
     # A run stored before the detail existed is unknown, not different: compared, with a warning.
     del base["machine_info"]["devicebench"]["fingerprint"]["cpu_detail"]
     result = compare.compare_runs(base, cand)
@@ -419,7 +420,7 @@ def test_a_slower_machine_is_said_first_and_is_not_the_codes_regression(capsys):
     assert all(v.relative_to_ceiling for v in result.verdicts if not v.reference)
     ceilings = [v for v in result.verdicts if v.reference]
     assert len(ceilings) == 2 and all(not v.is_regression for v in ceilings)
-    from devicebench import render
+    from devicebench.reading import render
 
     out = render.comparison(result, "table", "a", "b")
     assert out.splitlines()[2].startswith("The machine moved, not the code: cpu is 1.")
@@ -455,7 +456,7 @@ def test_noisy_and_throttled_runs_are_named_beside_the_verdicts(capsys):
     result = compare.compare_sides(base, cand)
     matmul = by_name(result)["test_matmul[cpu-fp32]"]
     assert matmul.noisy_runs == (0, 2) and matmul.throttled_runs == (0, 2)
-    from devicebench import render
+    from devicebench.reading import render
 
     out = render.comparison(result, "table", "a", "b")
     assert "measurement: test_matmul[cpu-fp32]: noisy (stopped before the median was known) in 0 of 5 baseline and 2 of 5 candidate runs" in out

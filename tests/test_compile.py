@@ -9,7 +9,9 @@ import json
 
 import pytest
 
-from devicebench import backends, cli, compiling, devices, runs, speedup
+from devicebench import cli
+from devicebench.measure import backends, compiling, devices
+from devicebench.reading import runs, speedup
 from devicebench.workloads import COMPILE_NO_DDP
 
 from .conftest import run_benches

@@ -6,7 +6,7 @@ import struct
 import pytest
 import torch
 
-from devicebench import data
+from devicebench.measure import data
 
 N_TRAIN, N_TEST = 12, 5
 

@@ -1,13 +1,12 @@
 """DistributedDataParallel's processes: a failing rank is reported with its rank and error, and nothing is left running."""
 
+import functools
 import multiprocessing
 import socket
 
 import pytest
 
-import functools
-
-from devicebench import devices, distributed
+from devicebench.measure import devices, distributed
 from devicebench.workloads import cnn
 
 from .test_data import write_idx

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from devicebench import export
-from devicebench.runs import load
+from devicebench.reading import export
+from devicebench.reading.runs import load
 
 from .conftest import ROOT
 from .test_compare import run_cli

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from devicebench import targets
-from devicebench.runs import load_run
-from devicebench.targets import check_against_events
+from devicebench.reading import targets
+from devicebench.reading.runs import load_run
+from devicebench.reading.targets import check_against_events
 
 from .test_compare import run_cli
 

@@ -258,7 +258,7 @@ def test_misuse_is_one_line_naming_the_fix_and_nan_fails(tmp_path):
 
 
 def test_a_device_named_explicitly_that_the_machine_lacks_is_an_error(tmp_path):
-    from devicebench import devices
+    from devicebench.measure import devices
 
     if devices.missing_hardware("cuda:0") is None:
         pytest.skip("this machine has CUDA: cuda:0 is not missing")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from devicebench import cli, history
+from devicebench import cli
+from devicebench.reading import history
 
 from .conftest import ROOT
 

@@ -5,14 +5,16 @@ import math
 import pytest
 import torch
 
-from devicebench import config, devices, fingerprint, plugin, precision
+from devicebench import plugin
+from devicebench.measure import config, devices, precision
+from devicebench.reading import host, kinds
 from devicebench.workloads import linreg
 
 
 def test_device_list_is_checked():
-    assert devices.parse_device_list("cpu, dp,cpu") == ("cpu", "dp")
+    assert kinds.parse_device_list("cpu, dp,cpu") == ("cpu", "dp")
     with pytest.raises(ValueError, match="valid devices: cpu, cuda:0, dp, ddp:cpu, ddp:cuda, mps"):
-        devices.parse_device_list("cpu,cuda:1")
+        kinds.parse_device_list("cpu,cuda:1")
 
 
 def test_device_params_mark_gpus_and_give_skip_reasons(monkeypatch):
@@ -43,10 +45,10 @@ def test_with_n_gpus_dp_and_ddp_get_a_ladder_of_1_to_n_gpus(monkeypatch):
 
 
 def test_ladder_ids_are_parsed_and_counted():
-    assert devices.parse_device_list("dp:2,ddp:cuda:4") == ("dp:2", "ddp:cuda:4")
+    assert kinds.parse_device_list("dp:2,ddp:cuda:4") == ("dp:2", "ddp:cuda:4")
     for bad in ("dp:0", "dp:x", "ddp:cpu:2", "cuda:1"):
         with pytest.raises(ValueError, match="dp:K, ddp:cuda:K"):
-            devices.parse_device_list(bad)
+            kinds.parse_device_list(bad)
     assert [devices.gpus_used(d) for d in ("cpu", "ddp:cpu", "cuda:0", "dp:3", "ddp:cuda:2")] == [0, 0, 1, 3, 2]
 
 
@@ -57,15 +59,15 @@ def test_one_replica_dataparallel_says_so():
 
 
 def test_fingerprint_names_hardware_only():
-    one = fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"])
-    two = fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"] * 2)
+    one = host.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"])
+    two = host.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"] * 2)
     assert one["id"] != two["id"] and one["gpu_count"] == 1
     assert one["slug"].startswith("amd-epyc-9454-48-core-16t-nvidia-h100-80gb-hbm3-x1-")
-    assert fingerprint.fingerprint("AMD EPYC", 2, [])["slug"].startswith("amd-epyc-2t-")
+    assert host.fingerprint("AMD EPYC", 2, [])["slug"].startswith("amd-epyc-2t-")
     # A torchrun job over two machines is other hardware than one of them; one machine's id is unchanged.
-    two_nodes = fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"], nodes=2)
+    two_nodes = host.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"], nodes=2)
     assert two_nodes["id"] != one["id"] and two_nodes["nodes"] == 2 and "-x1-2-nodes-" in two_nodes["slug"]
-    assert fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"], nodes=1) == one
+    assert host.fingerprint("AMD EPYC 9454 48-Core Processor", 16, ["NVIDIA H100 80GB HBM3"], nodes=1) == one
 
 
 def test_precision_is_set_and_restored():
@@ -114,13 +116,13 @@ def test_every_round_trains_from_the_same_start(variant):
 
 
 def test_a_generic_cpu_name_gains_its_generation_and_a_named_one_keeps_its_fingerprint():
-    named = fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, [], detail="family 25 model 17 stepping 1")
-    assert named == fingerprint.fingerprint("AMD EPYC 9454 48-Core Processor", 16, [])  # unchanged ids for named CPUs
-    generic = fingerprint.fingerprint("Intel(R) Xeon(R) Processor", 16, ["NVIDIA H200"], detail="family 6 model 143 stepping 8; amx_tile")
-    other = fingerprint.fingerprint("Intel(R) Xeon(R) Processor", 16, ["NVIDIA H200"], detail="family 6 model 106 stepping 6")
+    named = host.fingerprint("AMD EPYC 9454 48-Core Processor", 16, [], detail="family 25 model 17 stepping 1")
+    assert named == host.fingerprint("AMD EPYC 9454 48-Core Processor", 16, [])  # unchanged ids for named CPUs
+    generic = host.fingerprint("Intel(R) Xeon(R) Processor", 16, ["NVIDIA H200"], detail="family 6 model 143 stepping 8; amx_tile")
+    other = host.fingerprint("Intel(R) Xeon(R) Processor", 16, ["NVIDIA H200"], detail="family 6 model 106 stepping 6")
     assert generic["id"] != other["id"] and generic["slug"].startswith("intel-xeon-f6m143-16t-nvidia-h200-x1-")
     # Without a detail (a machine with no /proc/cpuinfo) it is the old fingerprint.
-    assert fingerprint.fingerprint("AMD EPYC", 2, [])["slug"] == "amd-epyc-2t-540f5fe3"
+    assert host.fingerprint("AMD EPYC", 2, [])["slug"] == "amd-epyc-2t-540f5fe3"
     for name, is_named in [
         ("AMD EPYC", False),
         ("Intel(R) Xeon(R) Processor", False),
@@ -129,7 +131,7 @@ def test_a_generic_cpu_name_gains_its_generation_and_a_named_one_keeps_its_finge
         ("AMD EPYC 9454 48-Core Processor", True),
         ("Intel(R) Xeon(R) CPU E5-2690 v4 @ 2.60GHz", True),
     ]:
-        assert fingerprint.cpu_is_named(name) is is_named, name
+        assert host.cpu_is_named(name) is is_named, name
 
 
 def test_cpu_detail_reads_cpuinfo_and_caches(tmp_path):
@@ -139,5 +141,5 @@ def test_cpu_detail_reads_cpuinfo_and_caches(tmp_path):
         folder.mkdir()
         for name, value in (("level", level), ("type", kind), ("size", size)):
             (folder / name).write_text(value + "\n")
-    detail = fingerprint.cpu_detail(cpuinfo, cache_root=tmp_path)
+    detail = host.cpu_detail(cpuinfo, cache_root=tmp_path)
     assert detail == "family 6 model 143 stepping 8; avx2 avx512f amx_bf16 amx_tile; L2 2048K, L3 107520K"

@@ -3,8 +3,8 @@ for the run it names, and pass the project's own check against CUDA events."""
 
 import re
 
-from devicebench import runs, speedup, targets
-from devicebench.units import format_seconds, ratio
+from devicebench.reading import runs, speedup, targets
+from devicebench.reading.units import format_seconds, ratio
 
 from .conftest import ROOT
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devicebench import render, report, speedup
-from devicebench.runs import as_run, load_run
+from devicebench.reading import render, report, speedup
+from devicebench.reading.runs import as_run, load_run
 
 from .test_compare import golden, run_cli
 
@@ -285,7 +285,7 @@ def test_speedup_sets_work_per_joule_against_the_cpus_where_both_were_measured(t
             bench["extra_info"]["energy_per_call_j"] = 2.0 if "cpu" in bench["name"] else 1.0
     [row] = [r for r in speedup.matrix(run) if (r.workload, r.variant) == ("matmul", "fp32")]
     assert row.per_joule["cuda:0"] / row.per_joule["cpu"] == pytest.approx(2.0)
-    from devicebench import render
+    from devicebench.reading import render
 
     assert "cuda:0" in render.speedups([row], "table") and "(2.00x cpu)" in render.speedups([row], "table")
     plain = speedup.matrix(load_run(golden("base")))
@@ -324,7 +324,7 @@ def test_a_copy_counts_read_and_write_and_old_runs_read_gbps_as_gigabytes(capsys
 
 def test_run_quality_names_what_to_doubt():
     """Each flag the summary can raise, from a run that has it (and none from one that has none)."""
-    from devicebench.runs import as_run
+    from devicebench.reading.runs import as_run
 
     clean = load_run(golden("seed-a"))
     assert report.completeness_flags(as_run(clean)) == []
@@ -345,7 +345,7 @@ def test_run_quality_names_what_to_doubt():
 
 
 def test_a_result_is_read_against_what_it_recorded_and_an_old_one_against_what_was_declared_then():
-    from devicebench.runs import read_against
+    from devicebench.reading.runs import read_against
 
     recorded = {"workload": "matmul", "variant": "tf32", "quality": {}, "cpu_reference": "bf16", "ceiling": None}
     assert read_against(recorded, "cpu_reference") == "bf16" and read_against(recorded, "ceiling") is None

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT
-from .test_compare import run_cli
 from .test_report import H200_RUN
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")

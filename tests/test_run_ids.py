@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from devicebench.fingerprint import machine_info
-from devicebench.runs import load_run
-from devicebench.host import Host
+from devicebench.measure.fingerprint import machine_info
+from devicebench.reading.host import Host
+from devicebench.reading.runs import load_run
 
 from .conftest import ROOT
 from .test_compare import golden
@@ -84,7 +84,8 @@ def test_a_folder_of_another_name_is_found_by_its_runs_fingerprint(tmp_path, min
     with_gpu = {**mine, "gpu_models": ["Some GPU"], "gpu_count": 1, "id": "9876543210"}
     _store(results, "renamed-too", 3, "2026-03-01", with_gpu)
     host = Host(mine["cpu_model"], mine["cpu_threads"], mine.get("cpu_detail"), None)
-    from devicebench.runs import BadRun, resolve, stored_runs, this_machines_runs
+    from devicebench.reading.run_ids import resolve, stored_runs, this_machines_runs
+    from devicebench.reading.runs import BadRun
 
     assert this_machines_runs(stored_runs(results), host) == []
     with pytest.raises(BadRun, match="runs of several machines under .* and none of this one; give a path"):

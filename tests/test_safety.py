@@ -8,7 +8,6 @@ process (both make the operating system refuse the write).
 from __future__ import annotations
 
 import json
-import os
 import re
 import resource
 import shutil
@@ -21,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from devicebench import cli
-from devicebench.runs import load_run
-from devicebench.host import Host
+from devicebench.reading.host import Host
+from devicebench.reading.runs import load_run
 
 from .conftest import ROOT, run_benches, start_benches
 from .test_compare import golden, run_cli

@@ -3,7 +3,7 @@
 import sys
 import time
 
-from devicebench import sensors
+from devicebench.measure import sensors
 
 from . import fake_nvml
 

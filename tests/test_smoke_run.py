@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from devicebench.data import DEBIAN_FASHION_MNIST
+from devicebench.measure.data import DEBIAN_FASHION_MNIST
 
 from .conftest import run_benches
 
@@ -85,8 +85,8 @@ def test_every_result_carries_its_context_and_raw_times(smoke_run):
 
 
 def test_every_key_a_result_stores_is_in_the_schema(smoke_run):
-    """Writers are held to one list of stored keys (devicebench.schema.KEYS), with their types."""
-    from devicebench import schema
+    """Writers are held to one list of stored keys (devicebench.reading.schema.KEYS), with their types."""
+    from devicebench.reading import schema
 
     data = json.loads(smoke_run.run_files()[0].read_text())
     unknown = {b["name"]: schema.unknown_keys(b["extra_info"]) for b in data["benchmarks"]}
@@ -95,7 +95,7 @@ def test_every_key_a_result_stores_is_in_the_schema(smoke_run):
 
 def test_every_stored_run_keeps_to_the_schema():
     """The runs in results/ and the golden runs: every key they store is one the schema lists."""
-    from devicebench import schema
+    from devicebench.reading import schema
 
     from .conftest import ROOT
 
@@ -110,7 +110,7 @@ def test_every_stored_run_keeps_to_the_schema():
 
 
 def test_the_docs_reference_of_result_keys_is_made_from_the_schema():
-    from devicebench import schema
+    from devicebench.reading import schema
 
     from .conftest import ROOT
 

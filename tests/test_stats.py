@@ -1,4 +1,4 @@
-"""devicebench.stats against SciPy: its own versions exist for speed (adaptive rounds ask for a
+"""devicebench.reading.stats against SciPy: its own versions exist for speed (adaptive rounds ask for a
 median's interval after every round; a report makes thousands of tests), so SciPy is the oracle."""
 
 import random
@@ -6,7 +6,7 @@ import random
 import pytest
 from scipy.stats import binom, mannwhitneyu
 
-from devicebench import stats
+from devicebench.reading import stats
 
 
 def _binomial_ranks(n: int) -> tuple[int, int] | None:

@@ -1,6 +1,6 @@
 """Timing is GPU-correct: every timed interval waits for the device; setup and warm-up are not timed.
 
-The probes in ``tests/probes/timing_probes.py`` run ``devicebench.timing.measure`` through
+The probes in ``tests/probes/timing_probes.py`` run ``devicebench.measure.timing.measure`` through
 pytest-benchmark's real fixture (its ``pedantic``, its extra call after looped rounds, its
 JSON) on a fake CUDA device: only the hardware is faked.
 """
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from devicebench.config import Rounds
-from devicebench.timing import MIN_ROUND_S, sync_overheads
+from devicebench.measure.config import Rounds
+from devicebench.measure.timing import MIN_ROUND_S, sync_overheads
 
 from .conftest import ROOT, run_benches, run_pytest
 from .fake_cuda import FakeCudaDevice

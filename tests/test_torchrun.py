@@ -7,7 +7,9 @@ import subprocess
 import sys
 import uuid
 
-from devicebench import cli, distributed, runs
+from devicebench import cli
+from devicebench.measure import distributed
+from devicebench.reading import runs
 
 from .conftest import BENCHES, ROOT
 

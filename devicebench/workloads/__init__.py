@@ -16,9 +16,9 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from ..backends import FEATURES
-from ..config import DIST_TIMEOUT_S, Rounds
-from ..precision import STRICT_FP32, Precision
+from devicebench.measure.backends import FEATURES
+from devicebench.measure.config import DIST_TIMEOUT_S, Rounds
+from devicebench.measure.precision import STRICT_FP32, Precision
 
 DDP_ONLY_TRAINING = "DistributedDataParallel is measured on the CNN's training epochs"
 # DataParallel copies its module to each GPU on every forward and runs the copies on threads:
@@ -36,7 +36,7 @@ class Variant:
     ceiling: str | None = None  # the ceiling variant bounding this one's throughput
     no_dp: str | None = None  # why DataParallel cannot run it
     no_ddp: str | None = None  # why DDP ranks do not run it
-    compile_mode: str | None = None  # torch.compile's mode, for a compiled variant (devicebench.compiling)
+    compile_mode: str | None = None  # torch.compile's mode, for a compiled variant (devicebench.measure.compiling)
     eager_reference: str | None = None  # the eager variant doing the same work: a compiled one's speed-up is over it
     graph_reference: str | None = None  # the hand-captured CUDA-graph variant reduce-overhead is also set against
 
@@ -159,7 +159,7 @@ class Workload:
             if missing:
                 return f"{variant.name} needs {' and '.join(FEATURES[f] for f in missing)}; {device.id} has none"
             if variant.compile_mode is not None:
-                from .. import compiling
+                from devicebench.measure import compiling
 
                 reason = compiling.unavailable(device, variant.compile_mode)
                 if reason:

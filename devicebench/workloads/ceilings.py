@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import MiB
-from ..precision import STRICT_FP32, TF32
+from devicebench.measure.config import MiB
+from devicebench.measure.precision import STRICT_FP32, TF32
+
 from . import Step, Variant, Workload
 
 

@@ -15,7 +15,7 @@ Variants:
   graph and replayed per batch (a partial last batch would change shapes: it is dropped);
 - ``compile``: ``resident`` with the model (forward, and backward through AOTAutograd) and the
   optimizer's step under ``torch.compile``; the first batch compiles, and a partial last batch
-  compiles once more (a recompile in the cold epoch, counted; see :mod:`devicebench.compiling`);
+  compiles once more (a recompile in the cold epoch, counted; see :mod:`devicebench.measure.compiling`);
   evaluation runs the same weights eagerly;
 - ``compile-reduce-overhead``: the same in ``mode="reduce-overhead"`` (the compiler's CUDA graphs).
 
@@ -36,11 +36,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import compiling, data, distributed
-from ..env import cpu_threads
-from ..precision import PYTORCH_DEFAULTS
+from devicebench.measure import compiling, data, distributed
+from devicebench.measure.precision import PYTORCH_DEFAULTS
+from devicebench.reading.host import cpu_threads
+
 from . import COMPILE_NO_DDP, Context, Step, Timed, Variant, Workload, compiled_variants
-from .cnn_training import CnnSize, Trainer, build_model, parameter_count  # noqa: F401  (build_model, parameter_count: named here as before)
+from .cnn_training import CnnSize, Trainer, build_model, parameter_count
 
 
 def loader_workers(size: CnnSize) -> int:
@@ -122,7 +123,7 @@ def build(device, variant: Variant, size: CnnSize, context: Context) -> Step:
     if device.is_ddp:
         info["batch_per_rank"] = batch
     close = None
-    if device.drives_ranks:  # one process per rank, each on its shard; see devicebench.distributed
+    if device.drives_ranks:  # one process per rank, each on its shard; see devicebench.measure.distributed
         factory = functools.partial(rank_trainer, variant=variant.name, size=size, data_root=context.data_root)
         trainer = distributed.DistributedEpochs(device, factory, context.dist_timeout_s)
         close = trainer.close

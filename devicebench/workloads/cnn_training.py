@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .. import compiling, data
-from ..config import Rounds
+from devicebench.measure import compiling, data
+from devicebench.measure.config import Rounds
 
 
 @dataclass(frozen=True)

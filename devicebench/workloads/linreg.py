@@ -13,7 +13,7 @@ Variants:
 - ``compile``: eager's step with the model's forward and loss (its backward through
   AOTAutograd) and the optimizer's step each under ``torch.compile``, as PyTorch's tutorials
   compile a training step; the first call compiles (``compile_s``, see
-  :mod:`devicebench.compiling`);
+  :mod:`devicebench.measure.compiling`);
 - ``compile-reduce-overhead``: the same in ``mode="reduce-overhead"``, the compiler's own CUDA
   graphs (Adam capturable, as for ``cudagraph``); set against eager and against ``cudagraph``.
 """
@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import compiling
-from ..precision import STRICT_FP32
+from devicebench.measure import compiling
+from devicebench.measure.precision import STRICT_FP32
+
 from . import Step, Timed, Variant, Workload, compiled_variants
 
 

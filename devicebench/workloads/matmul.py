@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..precision import STRICT_FP32, TF32
+from devicebench.measure.precision import STRICT_FP32, TF32
+
 from . import Step, Variant, Workload
 
 

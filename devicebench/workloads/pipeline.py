@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import backends
-from ..config import Rounds
-from ..env import cpu_threads
+from devicebench.measure import backends
+from devicebench.measure.config import Rounds
+from devicebench.reading.host import cpu_threads
+
 from . import Step, Variant, Workload
 
 WORKERS = (0, 2, 4, 8)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import MiB
+from devicebench.measure.config import MiB
+
 from . import Step, Variant, Workload
 
 

@@ -1,7 +1,7 @@
 """Loaded with ``-p tests.plugins.miscompile``: the compiled optimizer step updates nothing, as a
 miscompile would; the compiled linear regression then trains wrong, and its guard must fail it."""
 
-from devicebench import compiling
+from devicebench.measure import compiling
 
 _wrap = compiling.wrap
 

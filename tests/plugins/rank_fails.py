@@ -2,7 +2,7 @@
 
 import os
 
-from devicebench import distributed, env
+from devicebench.measure import distributed, env
 
 _epoch = distributed.LaunchedEpochs.epoch
 

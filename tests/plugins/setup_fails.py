@@ -2,7 +2,7 @@
 
 import os
 
-from devicebench import devices
+from devicebench.measure import devices
 
 _open = devices.open_device
 

@@ -8,7 +8,7 @@ import time
 
 import pytest_benchmark.storage.file
 
-from devicebench import recording
+from devicebench.harness import storage
 
 _next_num = pytest_benchmark.storage.file.FileStorage._next_num
 
@@ -21,7 +21,7 @@ def _next_num_slowly(self):
 
 pytest_benchmark.storage.file.FileStorage._next_num = property(_next_num_slowly)  # pytest-benchmark's own save
 
-_next_run_number = recording.next_run_number
+_next_run_number = storage.next_run_number
 
 
 def _next_run_number_slowly(folder):
@@ -30,4 +30,4 @@ def _next_run_number_slowly(folder):
     return number
 
 
-recording.next_run_number = _next_run_number_slowly  # devicebench's
+storage.next_run_number = _next_run_number_slowly  # devicebench's

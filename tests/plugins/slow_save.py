@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest_benchmark.storage.file
 
-from devicebench import recording
+from devicebench.harness import recording
 
 _dumps = pytest_benchmark.storage.file.safe_dumps
 

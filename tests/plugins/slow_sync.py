@@ -7,7 +7,7 @@ ended before synchronizing would then report rounds shorter than ``DELAY_S``.
 
 import time
 
-from devicebench.devices import BenchDevice
+from devicebench.measure.devices import BenchDevice
 
 DELAY_S = 0.025
 

@@ -1,4 +1,4 @@
-"""Benchmarks on a fake CUDA device, timed by ``devicebench.timing`` through pytest-benchmark's real fixture.
+"""Benchmarks on a fake CUDA device, timed by ``devicebench.measure.timing`` through pytest-benchmark's real fixture.
 
 Not collected by the harness tests: ``tests/test_timing.py`` runs this file in a pytest of its
 own (``--noconftest``, benchmarks enabled, ``--benchmark-json``) and checks the JSON it
@@ -10,11 +10,11 @@ import sys
 import time
 from dataclasses import dataclass
 
-from devicebench.config import Rounds
-from devicebench.sensors import Monitor
-from devicebench.pytest_benchmark_internals import BenchmarkLoop
-from devicebench.timing import StopRule
-from devicebench.timing import measure as measure_loop
+from devicebench.harness.pytest_benchmark_internals import BenchmarkLoop
+from devicebench.measure.config import Rounds
+from devicebench.measure.sensors import Monitor
+from devicebench.measure.timing import StopRule
+from devicebench.measure.timing import measure as measure_loop
 from tests.fake_cuda import FakeCudaDevice, FakeQueueCpu
 
 SHORT_S = 200e-6  # a 200 us kernel: under timing.MIN_ROUND_S, so several calls make a round
@@ -27,7 +27,7 @@ ROUNDS = Rounds.fixed(4, warmup=WARMUP)
 
 
 def measure(benchmark, device, step, **kwargs):
-    """``devicebench.timing.measure`` on pytest-benchmark's fixture, as ``bench.run`` calls it."""
+    """``devicebench.measure.timing.measure`` on pytest-benchmark's fixture, as ``bench.run`` calls it."""
     return measure_loop(BenchmarkLoop(benchmark), device, step, **kwargs)
 
 

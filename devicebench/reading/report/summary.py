@@ -6,13 +6,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import compare, history, render, speedup, targets
+from .. import compare, history, machines, render, speedup, targets
 from ..runs import Result, Run
 from ..units import digits, format_seconds, format_throughput, ratio
 from .collect import Machine, Point
 
-
-# The pair view covers the latest pair only: a history is read as change points (devicebench.history).
+# The pair view covers the latest pair only: a history is read as change points (devicebench.reading.history).
 RECENT_PAIRS = 1
 
 
@@ -24,10 +23,10 @@ HISTORY_WINDOW = 20
 
 def _window(runs: list[tuple[Path, Run]], before: int, like: Run) -> list[Run]:
     """The latest earlier runs (before index ``before``) of the same fingerprint, size and software."""
-    key = compare.history_key(like)
+    key = machines.history_key(like)
     found = []
     for _, run in reversed(runs[:before]):
-        if compare.history_key(run) == key:
+        if machines.history_key(run) == key:
             found.append(run)
             if len(found) == HISTORY_WINDOW:
                 break
@@ -211,7 +210,7 @@ class Summary:
     since: str
     flags: list[str]
     changes: list[Change]  # the latest pair (the pair view)
-    change_points: list = field(default_factory=list)  # devicebench.history.ChangePoint, over the whole history
+    change_points: list = field(default_factory=list)  # devicebench.reading.history.ChangePoint, over the whole history
     history_text: str = ""  # the change points in a sentence
     compile_text: str = ""  # torch.compile against eager in a sentence (empty without compiled variants)
 

@@ -5,7 +5,7 @@ threads, GPU models and count). The reading commands find "this machine's runs" 
 ``3``) without importing torch: the CPU's part is read from ``/proc``, the GPUs' from the
 NVIDIA driver (NVML, as ``CUDA_VISIBLE_DEVICES`` narrows them); where a GPU is not NVIDIA's,
 or the visible set cannot be read, the stored runs whose CPU matches stand in
-(:meth:`Host.matches`). :mod:`devicebench.fingerprint` adds the software and the GPUs as
+(:meth:`Host.matches`). :mod:`devicebench.measure.fingerprint` adds the software and the GPUs as
 torch sees them when a run is stored.
 """
 
@@ -18,7 +18,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .env import cpu_threads
+
+def cpu_threads() -> int:
+    """Hardware threads this process may run on (a container's CPU set, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def cpu_model() -> str:

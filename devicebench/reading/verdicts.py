@@ -1,5 +1,5 @@
 """What a comparison says, as data: its settings, a verdict per benchmark, what the machine did,
-and the whole comparison. :mod:`devicebench.compare` computes these; ``render`` and
+and the whole comparison. :mod:`devicebench.reading.compare` computes these; ``render`` and
 ``report`` only read them.
 """
 

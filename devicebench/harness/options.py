@@ -1,7 +1,7 @@
 """devicebench's pytest options, declared without importing torch.
 
 The plugin declares them in every pytest session of the environment, so this module reads
-only plain data (:mod:`devicebench.kinds`, :mod:`devicebench.config`). Each option's default
+only plain data (:mod:`devicebench.reading.kinds`, :mod:`devicebench.measure.config`). Each option's default
 is None in the parser and resolved here, so that "given" and "left at its default" stay
 apart: giving any of them makes a session a devicebench run from the start
 (:func:`given`). Values are validated by argparse (through pytest's ``addoption``): a bad
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from . import config as _config
-from . import kinds
+from devicebench.measure import config as _config
+from devicebench.reading import kinds
 
 # The longest --bench-dist-timeout: a week. torch.distributed turns the timeout into
 # milliseconds, and inf or 1e308 of them overflows only when the first rank starts.

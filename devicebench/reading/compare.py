@@ -46,19 +46,17 @@ from dataclasses import dataclass, field
 
 from . import quality as _quality_mod
 from . import stats, work
-from .machines import _cpu_detail_unknown, hardware_diff, history_key, same_machine, software_changes  # noqa: F401  (callers import them from here)
+from .machines import _cpu_detail_unknown, hardware_diff, software_changes
 from .runs import Result, Run, as_run
-from .verdicts import (  # noqa: F401  (the names compare's callers have always imported from here)
+from .verdicts import (
     ADDED,
     CEILING,
     FAILED,
     FASTER,
-    HARDWARE_KEYS,
     INCONCLUSIVE,
     NOT_COMPARABLE,
     REMOVED,
     SLOWER,
-    SOFTWARE_KEYS,
     UNCHANGED,
     Comparison,
     MachineMove,

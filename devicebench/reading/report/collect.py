@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .. import speedup
 from ..files import replace_file
-from ..runs import BadRun, Result, Run, as_run, describe_machine, load, stored_runs
+from ..run_ids import stored_runs
+from ..runs import BadRun, Result, Run, as_run, describe_machine, load
 
 
 @dataclass

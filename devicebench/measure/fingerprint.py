@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from devicebench.reading.host import cpu_detail, cpu_model, cpu_threads, fingerprint
+
 from . import backends, env, precision, sensors
-from .env import cpu_threads
-from .host import cpu_detail, cpu_model, fingerprint
 
 FORMAT_VERSION = 1
 

@@ -17,15 +17,16 @@ import shlex
 from typing import Any, Callable
 
 import pytest
+from pytest_benchmark.utils import get_tag
 
-from .timing import StopRounds
+from devicebench.measure.timing import StopRounds
 
 # pytest-benchmark's default storage; when it is still this, the user did not choose one.
 DEFAULT_STORAGE = "file://./.benchmarks"
 
 
 class BenchmarkLoop:
-    """pytest-benchmark's ``benchmark`` fixture as :class:`devicebench.timing.Loop`."""
+    """pytest-benchmark's ``benchmark`` fixture as :class:`devicebench.measure.timing.Loop`."""
 
     def __init__(self, benchmark):
         self.benchmark = benchmark
@@ -40,7 +41,7 @@ class BenchmarkLoop:
 
     def run(self, round_call: Callable[[], Any], *, before_round: Callable[[], None], rounds: int, calls_per_round: int) -> None:
         """Time ``round_call`` through the fixture's ``pedantic`` until ``before_round`` raises
-        :class:`~devicebench.timing.StopRounds` or ``rounds`` rounds are done.
+        :class:`~devicebench.measure.timing.StopRounds` or ``rounds`` rounds are done.
 
         Only ``round_call`` is inside pytest-benchmark's timer: ``before_round`` is its untimed
         ``setup``, so whatever runs between rounds (a stop rule, sensors, progress, events) is
@@ -85,9 +86,65 @@ def mark_failed(benchmark) -> None:
     benchmark.has_error = True
 
 
-def session_of(config: pytest.Config):
-    """pytest-benchmark's ``BenchmarkSession`` (its storage, saving options and logger), or None."""
-    return getattr(config, "_benchmarksession", None)
+class Saving:
+    """What pytest-benchmark's session will save, and where: the attributes of its
+    ``BenchmarkSession`` (``config._benchmarksession``) that devicebench reads and sets."""
+
+    def __init__(self, session):
+        self.session = session
+
+    @classmethod
+    def of(cls, config: pytest.Config) -> Saving | None:
+        """The session's saving, or None where nothing is timed (no plugin, disabled, skipped)."""
+        session = getattr(config, "_benchmarksession", None)
+        if session is None or session.disabled or session.skip:
+            return None
+        return cls(session)
+
+    @property
+    def saves(self) -> bool:
+        """``--benchmark-save`` or ``--benchmark-autosave`` was given (or set here)."""
+        return bool(self.session.save or self.session.autosave)
+
+    @property
+    def only(self) -> bool:
+        return bool(self.session.only)
+
+    @property
+    def json_path(self) -> str | None:
+        return self.session.json or None
+
+    @property
+    def logger(self):
+        return self.session.logger
+
+    @property
+    def machine_id(self) -> str:
+        return self.session.machine_id
+
+    @property
+    def storage(self):
+        return self.session.storage
+
+    @storage.setter
+    def storage(self, storage) -> None:
+        self.session.storage = storage
+
+    def save_nothing(self) -> None:
+        self.session.autosave = self.session.save = self.session.json = None
+
+    def save_under_tag(self, project_name: str | None) -> None:
+        """Save as ``--benchmark-autosave`` would: under the commit id, the time, "uncommitted-changes" if dirty."""
+        self.session.autosave = get_tag(project_name)
+
+    def keep_raw_rounds(self) -> None:
+        """Every round's time in the saved run (``--benchmark-save-data``)."""
+        self.session.save_data = True
+
+    def write_json_with(self, write: Callable[[dict], None]) -> None:
+        """``--benchmark-json`` written by ``write(output_json)`` instead of pytest-benchmark's own
+        ``save_json`` (it gives no class to subclass there: the session's method is replaced)."""
+        self.session.save_json = write
 
 
 def explicit_option(config: pytest.Config, flag: str) -> bool:

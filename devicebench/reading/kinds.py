@@ -1,6 +1,6 @@
 """Device ids as data: which ids exist, what kind of device and mode each names, and parsing
 ``--bench-devices``. No torch here: the pytest plugin reads these while it loads, in every
-session of the environment (see :mod:`devicebench.devices` for the devices themselves).
+session of the environment (see :mod:`devicebench.measure.devices` for the devices themselves).
 """
 
 from __future__ import annotations

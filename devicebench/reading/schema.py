@@ -178,7 +178,7 @@ KEYS = {
     ),
     **_keys(
         "what it learned",
-        ("quality", "dict", "", "the declared quality figures: {name: {value, better, rule, after}} (devicebench.quality)"),
+        ("quality", "dict", "", "the declared quality figures: {name: {value, better, rule, after}} (devicebench.reading.quality)"),
         ("final_loss", "float", "", "loss of the last training step"),
         ("val_loss", "float", "", "loss on the held-out images"),
         ("val_accuracy", "float", "", "accuracy on the held-out images"),
@@ -255,7 +255,7 @@ def _better(key: str) -> str:
     return figure.better if figure else ""
 
 
-# Keys that must match between two results for compare or speedup to set them side by side (devicebench.work).
+# Keys that must match between two results for compare or speedup to set them side by side (devicebench.reading.work).
 MUST_MATCH = ("size", "dataset", "batch_size", "global_batch", "workers", "epochs", "world_size", "dp_replicas")
 
 
@@ -274,7 +274,7 @@ def reference_markdown() -> str:
         "# Result keys",
         "",
         "Every key a devicebench result stores in its pytest-benchmark `extra_info`, made from",
-        "`devicebench.schema.KEYS` (a test holds this page to it). A type ending in `?` may be null.",
+        "`devicebench.reading.schema.KEYS` (a test holds this page to it). A type ending in `?` may be null.",
         "A bench of one's own adds what it puts in `bench.info` beside these.",
         "",
     ]

@@ -1,7 +1,7 @@
 """Quality figures: what a benchmark learned or used (a loss, an accuracy, peak memory), declared, never guessed.
 
 A result declares each figure it wants judged (``bench.quality(...)``; the suite's workloads
-through :meth:`devicebench.bench.Bench.run_workload`), stored as ``extra_info["quality"]``:
+through :meth:`devicebench.harness.bench.Bench.run_workload`), stored as ``extra_info["quality"]``:
 ``{name: {"value", "better", "rule", "after"}}``. ``rule`` is ``relative`` (worse by more
 than the gate's threshold) or ``absolute`` (down by more than the accuracy drop); ``after``
 is the work the figure was read after ("23 calls", "500 steps from the same start"), and
@@ -10,7 +10,7 @@ never judged.
 
 Runs stored before figures were declared (no ``quality`` key) come only from the suite's own
 workloads where they carry a ``workload``: their loss, accuracy and memory keys are read as
-they were judged then (:data:`devicebench.schema.JUDGED`), with no ``after`` to compare.
+they were judged then (:data:`devicebench.reading.schema.JUDGED`), with no ``after`` to compare.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def unlike(bi: dict, ci: dict) -> str | None:
 
 
 def changes(name: str, bi: dict, ci: dict, settings: Settings) -> list[QualityChange]:
-    """What got worse beyond its rule (:mod:`devicebench.quality`): an absolute figure (accuracy)
+    """What got worse beyond its rule (:mod:`devicebench.reading.quality`): an absolute figure (accuracy)
     down by more than ``accuracy_drop``, a relative one (a loss, peak memory) worse by more than
     the threshold. Only declared figures, and only where both sides did the same work."""
     changes = []

@@ -2,7 +2,7 @@
 
 :class:`RunSession` is the one object that holds a run: its size and devices, the machine
 block (computed once), the record of skips and failures (:class:`recording.RunRecorder`),
-where the run is stored (:class:`recording.RunStorage`), SIGTERM, and the ``bench`` objects
+where the run is stored (:class:`storage.RunStorage`), SIGTERM, and the ``bench`` objects
 of its tests. The plugin (:mod:`devicebench.plugin`) makes it when a test asks for
 devicebench's ``bench`` or a devicebench option is given; nothing here runs otherwise.
 """
@@ -12,14 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pytest_benchmark.utils import get_tag
 
-from . import backends, data, devices, distributed, env, faults, fingerprint, options, recording, sensors
+from devicebench.measure import backends, data, devices, distributed, env, fingerprint, sensors
+from devicebench.measure.config import get_size
+from devicebench.workloads import Context
+
+from . import faults, options, recording, storage
 from . import pytest_benchmark_internals as internals
 from .bench import Bench, Budget
-from .config import get_size
 from .progress import Progress
-from .workloads import Context
 
 MARKERS = (
     "gpu: needs a GPU (CUDA or MPS); skipped with a reason where there is none",
@@ -95,7 +96,7 @@ class RunSession:
         ours = {item.nodeid for item in items}
         self.recorder = recording.RunRecorder(self.size.name, self.selected, ours)
         config.pluginmanager.register(self.recorder, "devicebench-run-recorder")
-        if env.current() is not None:  # one rank of a torchrun job: see devicebench.distributed
+        if env.current() is not None:  # one rank of a torchrun job: see devicebench.measure.distributed
             config.pluginmanager.register(StopAllRanks(session), "devicebench-stop-all-ranks")
         self._keep(ours)
         self._warn_if_gpu_shared()
@@ -111,37 +112,35 @@ class RunSession:
         storage checked before the first benchmark, SIGTERM as Ctrl-C. Other benchmarks of
         the session are saved as pytest-benchmark alone would save them."""
         config, option = self.config, self.config.option
-        bench_session = internals.session_of(config)
-        if bench_session is None or bench_session.disabled or bench_session.skip:
+        saving = internals.Saving.of(config)
+        if saving is None:
             return  # nothing is timed: nothing to keep
-        recording.catch_terminate(config)
+        faults.catch_terminate(config)
         if env.is_secondary_rank():  # under torchrun only rank 0 stores the run
-            bench_session.autosave = bench_session.save = bench_session.json = None
+            saving.save_nothing()
             return
-        user_saves = bool(bench_session.save or bench_session.autosave)
+        user_saves = saving.saves
         plain_data = bool(option.benchmark_save_data)
         moved = not internals.explicit_option(config, "--benchmark-storage")
-        folder = recording.storage_folder(self._storage_url() if moved else option.benchmark_storage)
+        folder = storage.storage_folder(self._storage_url() if moved else option.benchmark_storage)
         # Smoke timings only show that a setup runs: kept only when asked for, so that results/ stays comparable.
-        if bench_session.only and not (user_saves or bench_session.json) and self.size.name != "smoke":
-            # The name --benchmark-autosave would give: commit id, time, "uncommitted-changes" if dirty.
-            bench_session.autosave = get_tag(getattr(option, "benchmark_project_name", None))
+        if saving.only and not (user_saves or saving.json_path) and self.size.name != "smoke":
+            saving.save_under_tag(getattr(option, "benchmark_project_name", None))
         if folder is not None:
-            plain = (bench_session.storage if moved else "here") if user_saves else None
-            bench_session.storage = recording.RunStorage(
-                folder, bench_session.logger, bench_session.machine_id, recorder=self.recorder, ours=ours, plain=plain, plain_data=plain_data
+            plain = (saving.storage if moved else "here") if user_saves else None
+            saving.storage = storage.RunStorage(
+                folder, saving.logger, saving.machine_id, recorder=self.recorder, ours=ours, plain=plain, plain_data=plain_data
             )
         # Raw round times keep each run's median, its interval and its spread recomputable.
-        bench_session.save_data = True
-        if bench_session.save or bench_session.autosave:
-            if folder is not None:
-                recording.check_writable(folder, "--benchmark-storage")
-        if bench_session.json:
-            recording.check_writable(Path(bench_session.json).parent, "--benchmark-json")
-            self.recorder.keep_json_safely(bench_session, plain_data)
+        saving.keep_raw_rounds()
+        if saving.saves and folder is not None:
+            storage.check_writable(folder, "--benchmark-storage")
+        if saving.json_path:
+            storage.check_writable(Path(saving.json_path).parent, "--benchmark-json")
+            self.recorder.keep_json_safely(saving, plain_data)
 
     def _storage_url(self) -> str:
-        return recording.default_storage(self.config.rootpath, self.machine_info()["fingerprint"]["slug"])
+        return storage.default_storage(self.config.rootpath, self.machine_info()["fingerprint"]["slug"])
 
     def _warn_if_gpu_shared(self) -> None:
         """Another process on a GPU shares it with every benchmark: said at the start, and flagged in the run."""

@@ -9,9 +9,9 @@ from dataclasses import asdict
 
 from .compare import Comparison
 from .runs import Run, as_run
+from .schema import unit_label
 from .speedup import CompileGain
 from .speedup import Row as SpeedupRow
-from .schema import unit_label
 from .units import digits, format_seconds, format_throughput, ratio
 
 FORMATS = ("table", "markdown", "json")

@@ -58,11 +58,3 @@ def is_secondary_rank() -> bool:
     """A rank other than 0: it runs every round with the others but stores nothing."""
     launch = current()
     return launch is not None and launch.rank != 0
-
-
-def cpu_threads() -> int:
-    """Hardware threads this process may run on (a container's CPU set, not the host's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

@@ -20,6 +20,7 @@ from .runs import Result, Run
 from .schema import unit_label
 from .units import format_seconds
 
+
 def _range(result: Result, value: float) -> str | None:
     """``± X``: the larger distance from the throughput to its interval's ends (work / median time, at each end)."""
     interval = result.median_interval()

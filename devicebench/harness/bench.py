@@ -12,7 +12,7 @@ The suite's own benchmarks declare their workloads (:mod:`devicebench.workloads`
 :meth:`Bench.run_workload`, which skips what does not apply, sets the variant's numeric
 settings, builds and times the step, records its throughput and checks what it learned.
 Timing, the record of the settings in force and the cold start are handled here and in
-:mod:`devicebench.timing`, the same way for every benchmark.
+:mod:`devicebench.measure.timing`, the same way for every benchmark.
 """
 
 from __future__ import annotations
@@ -26,16 +26,17 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from . import devices
-from . import precision as _precision
-from . import quality as _quality
+from devicebench.measure import devices
+from devicebench.measure import precision as _precision
+from devicebench.measure.config import Rounds, Size
+from devicebench.measure.devices import BenchDevice
+from devicebench.measure.timing import measure, timed_setup
+from devicebench.reading import quality as _quality
+from devicebench.reading import schema
+from devicebench.workloads import COMPILE_NO_DP, Context, Timed, Workload
+
 from . import pytest_benchmark_internals as internals
-from . import schema
-from .config import Rounds, Size
-from .devices import BenchDevice
 from .progress import Progress
-from .timing import measure, timed_setup
-from .workloads import COMPILE_NO_DP, Context, Timed, Workload
 
 # Keys of extra_info the harness writes: a user's quality figure may not take one of them.
 RESERVED = frozenset(schema.FIGURES) | {"device", "workload", "variant", "size", "quality", "throughput_unit", "calls"}
@@ -249,7 +250,7 @@ class Bench:
         a compile inside the timed rounds is flagged. Skipped, with the reason, where
         ``torch.compile`` cannot compile for ``device`` (no C++ compiler; no Triton or no C compiler for it).
         """
-        from . import compiling
+        from devicebench.measure import compiling
 
         if self._ran:
             _misuse("bench.compile comes before bench.run: the step bench.run times is the compiled one")
@@ -315,7 +316,7 @@ class Bench:
 
     def _compiling(self, device: BenchDevice, mode: str, eager_reference: str | None) -> None:
         """A compiled benchmark: the compiler started, a cold cache of its own, and what its speed-up is read against."""
-        from . import compiling
+        from devicebench.measure import compiling
 
         startup_s = compiling.start_up(device)
         self.info.update(compile_mode=mode, eager_reference=eager_reference, compile_cache=compiling.fresh_cache(), compiler_startup_s=startup_s)

@@ -12,18 +12,18 @@ optional ``setup`` that is run, untimed, before every call. The sequence is:
 1. one cold call (CUDA context, library handles, autotuning), timed and recorded apart as
    ``cold_start_s``, never mixed into the steady figures; a compiled step compiles here, and
    the compiler's own seconds in it are recorded apart as ``compile_s``
-   (:mod:`devicebench.compiling`; a compile inside the timed rounds is counted as
+   (:mod:`devicebench.measure.compiling`; a compile inside the timed rounds is counted as
    ``recompiles_in_rounds``, since those rounds then timed the compiler);
 2. ``warmup`` calls, not counted; the fastest call so far estimates the time per call (a call
    the machine interrupted does not turn the loop off);
 3. timed rounds through pytest-benchmark's ``pedantic`` (so its statistics, table and JSON
-   storage apply) until the median is known (:class:`devicebench.config.Rounds`): its
+   storage apply) until the median is known (:class:`devicebench.measure.config.Rounds`): its
    distribution-free 95% interval lies within +-``within`` of it (after ``settle_rounds``
    rounds and ``min_time_s``), or the time limit or the round limit is reached (then the
    result is "noisy"). Why it stopped and the interval reached are recorded.
    On CUDA, events recorded around the same calls give an independent median
    (``cuda_event_median_s``) to check against, and the GPU's own sensors are read
-   (:mod:`devicebench.sensors`: clocks, throttling, power, energy).
+   (:mod:`devicebench.measure.sensors`: clocks, throttling, power, energy).
 
 A round ends with a sync, and a sync plus the timer cost a few microseconds of their own:
 on an H200 a synchronized round of a 227 us tf32 matmul read 241 us (6% more than its CUDA
@@ -48,11 +48,12 @@ import math
 import time
 from typing import Any, Callable, Protocol
 
-from . import compiling, stats
+from devicebench.reading import stats
+from devicebench.reading.stats import quartiles
+
+from . import compiling
 from .config import Rounds
 from .devices import BenchDevice
-from .progress import Progress
-from .stats import quartiles
 
 # Rounds shorter than this are lengthened by calling the step several times per round.
 MIN_ROUND_S = 2e-3
@@ -64,6 +65,12 @@ CONVERGED, TIME_LIMIT, ROUND_LIMIT = "converged", "time limit", "round limit"
 
 class StopRounds(Exception):
     """Raised by a round's untimed setup, before its work, once the rounds are enough."""
+
+
+class Progress(Protocol):
+    """Progress lines for a long benchmark (devicebench's pytest side writes them between rounds)."""
+
+    def update(self, phase: str, done: int, total: int | None = None, half_width: float | None = None) -> None: ...
 
 
 class Loop(Protocol):
@@ -152,7 +159,7 @@ class Measurement:
         self.progress = progress
         self.info = loop.info
         # Under DDP the work runs in the ranks' processes: events, sensors and memory counters
-        # here would watch an idle GPU. The ranks report their own (see devicebench.distributed).
+        # here would watch an idle GPU. The ranks report their own (see devicebench.measure.distributed).
         self.on_this_process_gpu = device.is_accelerator and not device.drives_ranks
         self.use_events = self.on_this_process_gpu and device.supports("events")
         self.stop = StopRule(rounds, device)

@@ -40,6 +40,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from devicebench.reading.host import cpu_threads
+
 from . import backends, env
 from .config import DIST_TIMEOUT_S
 from .devices import BenchDevice, rank_device
@@ -57,7 +59,7 @@ def threads_per_rank(ranks_on_this_machine: int) -> int:
 
     (Loader workers are not shared out: each rank has one process's, see the CNN workload.)
     """
-    return max(1, env.cpu_threads() // max(1, ranks_on_this_machine))
+    return max(1, cpu_threads() // max(1, ranks_on_this_machine))
 
 
 def free_port() -> int:
@@ -284,7 +286,7 @@ def _software(device: BenchDevice) -> dict:
         "cuda": torch.version.cuda,
         "nccl": device.backend.collective_version() if device.collective == "nccl" else None,
         "device_name": device.backend.name(device.torch_device),
-        "cpu_threads": env.cpu_threads(),
+        "cpu_threads": cpu_threads(),
     }
 
 

@@ -1,6 +1,6 @@
 """The devices a benchmark runs on: ``cpu``, ``cuda:0``, ``mps``, DataParallel and DistributedDataParallel.
 
-Each device id is a kind of device (a :mod:`devicebench.backends` entry) in a mode: one
+Each device id is a kind of device (a :mod:`devicebench.measure.backends` entry) in a mode: one
 device, DataParallel over several, or DDP ranks. :func:`device_specs` lists them for this
 machine with why each is missing (the pytest wiring turns them into parameters with marks
 and skips); :func:`open_device` turns an id into a :class:`BenchDevice`, the one object that
@@ -21,9 +21,10 @@ from typing import Any
 
 import torch
 
+from devicebench.reading.kinds import DEVICE_IDS, KINDS, LADDER, VALID, is_known, is_selected, kind_of
+
 from . import backends, env
 from .backends import Backend
-from .kinds import BY_ID, DEVICE_IDS, KINDS, LADDER, VALID, Kind, is_known, is_selected, kind_of, parse_device_list  # noqa: F401
 
 # DistributedDataParallel on the CPU: two processes on gloo, so a CPU-only machine (and CI)
 # runs the distributed path end to end.
@@ -143,7 +144,7 @@ class BenchDevice:
     torch_device: torch.device
     sync_devices: tuple[torch.device, ...] = ()
     replicas: int = 1
-    # Under torchrun this process is one rank (see devicebench.distributed): ``group`` is a
+    # Under torchrun this process is one rank (see devicebench.measure.distributed): ``group`` is a
     # gloo group of all ranks, which synchronize() and agree() use; ``launch`` is what torchrun set.
     group: Any = None
     launch: Any = None
@@ -207,7 +208,7 @@ class BenchDevice:
     def synchronize(self) -> None:
         """Wait until every queued kernel on every device used has finished.
 
-        Only :mod:`devicebench.timing` calls this: it is the one place a timed interval ends.
+        Only :mod:`devicebench.measure.timing` calls this: it is the one place a timed interval ends.
         """
         for dev in self.sync_devices:
             self.backend.synchronize(dev)
@@ -227,7 +228,7 @@ class BenchDevice:
         return box[0]
 
     def timing_event(self):
-        """A device-side timestamp for :mod:`devicebench.timing` (a CUDA event), or None.
+        """A device-side timestamp for :mod:`devicebench.measure.timing` (a CUDA event), or None.
 
         It is recorded into the device's queue and read after a sync, so it measures the work
         itself, independently of the host's timer.

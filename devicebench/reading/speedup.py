@@ -20,7 +20,7 @@ Every ratio compares the same work and names what it compared with:
   compiled call is not faster; reduce-overhead also over the hand-captured ``cudagraph``.
 
 A ratio between results whose work differs (global batch, loader workers per process,
-dataset: see :mod:`devicebench.work`) is not computed; the row says how they differ.
+dataset: see :mod:`devicebench.reading.work`) is not computed; the row says how they differ.
 Speed-ups are throughput ratios.
 """
 

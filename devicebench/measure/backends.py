@@ -6,7 +6,7 @@ back, the autocast type, the collective library of its DDP ranks, and which feat
 has (:data:`FEATURES`). Workloads ask a device what it supports, never ``torch.cuda``: this is
 the only module that touches ``torch.cuda`` or ``torch.mps``, so adding a kind of device (ROCm
 reports itself as CUDA; Intel's ``xpu`` would be one class here) touches this file and the
-device ids in :mod:`devicebench.devices`, and no workload.
+device ids in :mod:`devicebench.measure.devices`, and no workload.
 """
 
 from __future__ import annotations
