@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest_benchmark.storage.file
 
-from devicebench.harness import recording
+from devicebench.harness import recording, storage
 
 _dumps = pytest_benchmark.storage.file.safe_dumps
 
@@ -22,4 +22,5 @@ def _dumps_slowly(obj, **kwargs):
 
 
 pytest_benchmark.storage.file.safe_dumps = _dumps_slowly  # where pytest-benchmark's own save looks it up
-recording.safe_dumps = _dumps_slowly  # where devicebench's does
+recording.safe_dumps = _dumps_slowly  # where devicebench's --benchmark-json looks it up
+storage.safe_dumps = _dumps_slowly  # where devicebench's save does
