@@ -6,7 +6,6 @@ JSON) on a fake CUDA device: only the hardware is faked.
 """
 
 import json
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -15,9 +14,8 @@ from devicebench.measure.config import Rounds
 from devicebench.measure.timing import MIN_ROUND_S, sync_overheads
 
 from .conftest import ROOT, run_benches, run_pytest
-from .fake_cuda import FakeCudaDevice
 from .plugins.slow_sync import DELAY_S
-from .probes.timing_probes import BOOKKEEPING_S, LATE_WAKE_S, SETUP_S
+from .probes.timing_probes import BOOKKEEPING_S, LATE_WAKE_S, SETUP_S, LateWakingDevice
 
 PROBES = ROOT / "tests" / "probes" / "timing_probes.py"
 SHORT_S, LONG_S = 200e-6, 5e-3
@@ -109,18 +107,6 @@ def test_a_late_waking_devices_sync_cost_is_recorded(probes):
     assert info["sync_overhead_max_s"] >= LATE_WAKE_S
 
 
-WAKE_S = 3e-3
-
-
-@dataclass(frozen=True)
-class LateWaking(FakeCudaDevice):
-    """A device whose sync returns WAKE_S after its (empty) stream is done: host-side cost only."""
-
-    def synchronize(self) -> None:
-        super().synchronize()
-        time.sleep(WAKE_S)
-
-
 class SecondLongEvent:
     """An event pair that says one second of device work lay between them."""
 
@@ -132,14 +118,14 @@ class SecondLongEvent:
 
 
 @dataclass(frozen=True)
-class BusyBetweenEvents(LateWaking):
+class BusyBetweenEvents(LateWakingDevice):
     def timing_event(self) -> SecondLongEvent:
         return SecondLongEvent()
 
 
 def test_sync_overheads_are_the_wall_time_beyond_the_events():
     # The wake-up after the device finished is overhead (lower bounds only: sleeps never end early) ...
-    assert min(sync_overheads(LateWaking(), rounds=3)) >= WAKE_S
+    assert min(sync_overheads(LateWakingDevice(), rounds=3)) >= LATE_WAKE_S
     # ... and the device's own time between the events is not: it is subtracted, never below zero.
     assert sync_overheads(BusyBetweenEvents(), rounds=3) == [0.0, 0.0, 0.0]
 
