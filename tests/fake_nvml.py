@@ -15,7 +15,9 @@ class NVMLError(Exception):
     pass
 
 
-def make(throttle_between: tuple[float, float] | None = None, driver: bool = True, power_w: float = 500.0, processes=()) -> types.ModuleType:
+def make(
+    throttle_between: tuple[float, float] | None = None, driver: bool = True, power_w: float = 500.0, processes=(), names: tuple[str, ...] = ("NVIDIA H100 80GB HBM3",)
+) -> types.ModuleType:
     nvml = types.ModuleType("pynvml")
     state = {"t0": None}
 
@@ -34,7 +36,8 @@ def make(throttle_between: tuple[float, float] | None = None, driver: bool = Tru
     nvml.NVML_CLOCK_SM, nvml.NVML_CLOCK_MEM, nvml.NVML_TEMPERATURE_GPU = 1, 2, 0
     nvml.nvmlInit = init
     nvml.nvmlShutdown = lambda: None
-    nvml.nvmlDeviceGetCount = lambda: 1
+    nvml.nvmlDeviceGetCount = lambda: len(names)
+    nvml.nvmlDeviceGetName = lambda h: names[h[1]]
     nvml.nvmlDeviceGetHandleByIndex = lambda i: ("gpu", i)
     nvml.nvmlDeviceGetClockInfo = lambda h, kind: (1200 if throttled() else 1980) if kind == nvml.NVML_CLOCK_SM else 3201
     nvml.nvmlDeviceGetTemperature = lambda h, kind: 61

@@ -90,3 +90,34 @@ def test_a_folder_of_another_name_is_found_by_its_runs_fingerprint(tmp_path, min
     assert this_machines_runs(stored_runs(results), host) == []
     with pytest.raises(BadRun, match="runs of several machines under .* and none of this one; give a path"):
         resolve("latest", results, host)
+
+
+@pytest.mark.parametrize(
+    ("visible", "seen"),
+    [
+        (None, ("NVIDIA H100 80GB HBM3", "NVIDIA H200")),
+        ("1", ("NVIDIA H200",)),
+        ("1,0", ("NVIDIA H200", "NVIDIA H100 80GB HBM3")),
+        ("0,7,1", ("NVIDIA H100 80GB HBM3",)),  # CUDA stops at the first GPU that is not there
+        ("", ()),
+        ("-1", ()),
+        ("GPU-5f0c1e2a", None),  # a UUID: not told without torch
+    ],
+)
+def test_the_gpus_are_the_ones_cuda_would_show(monkeypatch, visible, seen):
+    from devicebench.reading import host
+
+    from . import fake_nvml
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml.make(names=("NVIDIA H100 80GB HBM3", "NVIDIA H200")))
+    monkeypatch.setattr(host, "_other_accelerators", lambda: False)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    names = host.visible_nvidia_gpus()
+    assert (tuple(names) if names is not None else None) == seen
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml.make(driver=False))
+    assert host.visible_nvidia_gpus() == []  # no driver: CUDA would show none either
+    monkeypatch.setattr(host, "_other_accelerators", lambda: True)
+    assert host.visible_nvidia_gpus() is None  # Apple's or AMD's GPUs: not told without torch

@@ -111,10 +111,12 @@ def slug(hardware: dict, digest: str) -> str:
     return f"{text[:60].rstrip('-')}-{digest[:8]}"
 
 
-
 def visible_nvidia_gpus() -> list[str] | None:
     """Names of the NVIDIA GPUs CUDA would show this process, from the driver (NVML); [] without
-    a driver; None where the visible set cannot be told (UUIDs or MIG slices in ``CUDA_VISIBLE_DEVICES``)."""
+    a driver; None where the accelerators cannot be told without torch: UUIDs or MIG slices in
+    ``CUDA_VISIBLE_DEVICES``, or a machine whose GPUs are not NVIDIA's (Apple's MPS, AMD's ROCm)."""
+    if _other_accelerators():
+        return None
     try:
         import pynvml
 
@@ -142,6 +144,11 @@ def visible_nvidia_gpus() -> list[str] | None:
             break
         chosen.append(names[int(item)])
     return chosen
+
+
+def _other_accelerators() -> bool:
+    """Apple's GPUs (MPS) or AMD's (ROCm, which torch shows as CUDA): the driver NVML reads is not theirs."""
+    return platform.system() == "Darwin" or Path("/dev/kfd").exists()
 
 
 def _text(value) -> str:
