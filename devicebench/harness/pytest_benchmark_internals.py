@@ -5,7 +5,8 @@ session: rounds that end when the median is known, a call of several steps that 
 statistics count per step, its session's storage and saving options, the JSON it writes, a
 result to discard. Each of those touches an attribute pytest-benchmark does not document;
 they are all here, so that the next upgrade of pytest-benchmark is mended in one module.
-Checked against pytest-benchmark 4.0 to 5.3 (``fixture.py``, ``session.py``, ``stats.py``).
+Read against pytest-benchmark 5.2 and 5.3 (``fixture.py``, ``session.py``, ``stats.py``), the
+versions the tests run on.
 """
 
 from __future__ import annotations
@@ -20,10 +21,6 @@ import pytest
 from pytest_benchmark.utils import get_tag
 
 from devicebench.measure.timing import StopRounds
-
-# pytest-benchmark's default storage; when it is still this, the user did not choose one.
-DEFAULT_STORAGE = "file://./.benchmarks"
-
 
 class BenchmarkLoop:
     """pytest-benchmark's ``benchmark`` fixture as :class:`devicebench.measure.timing.Loop`."""

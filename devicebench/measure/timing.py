@@ -34,11 +34,12 @@ loops). ``iterations`` is recorded.
 
 Only the round is timed. The work between rounds (the stop rule, the sensors' reads, progress
 lines, the next round's CUDA events, under torchrun the ranks' agreement) runs in
-pytest-benchmark's untimed ``setup`` before each round, looped or not
-(:class:`Loop`, which devicebench's pytest side adapts pytest-benchmark's fixture to). Rounds that are enough end
-pytest-benchmark's loop from that setup, before the next round's work, so its statistics hold
-exactly the rounds that were timed; ``--benchmark-cprofile`` then profiles one more round,
-untimed and unrecorded.
+pytest-benchmark's untimed ``setup`` before each round, looped or not: the timing drives a
+:class:`Loop`, which devicebench's pytest side makes of pytest-benchmark's fixture
+(:class:`devicebench.harness.pytest_benchmark_internals.BenchmarkLoop`). Rounds that are
+enough end pytest-benchmark's loop from that setup, before the next round's work, so its
+statistics hold exactly the rounds that were timed; ``--benchmark-cprofile`` then profiles one
+more round, untimed and unrecorded.
 """
 
 from __future__ import annotations
