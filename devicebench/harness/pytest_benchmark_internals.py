@@ -22,6 +22,7 @@ from pytest_benchmark.utils import get_tag
 
 from devicebench.measure.timing import StopRounds
 
+
 class BenchmarkLoop:
     """pytest-benchmark's ``benchmark`` fixture as :class:`devicebench.measure.timing.Loop`."""
 

@@ -36,8 +36,8 @@ import numpy as np
 from . import stats
 from .machines import software_changes
 from .runs import Run
+from .verdicts import CEILING
 
-CEILING = "ceiling"
 MIN_SEGMENT = 4  # runs a side: the fewest for which a one-sided rank test can reach p < 0.05 (1/70)
 # Two segmentations propose boundaries, their penalties in units of the history's spread^2 x
 # log(runs). Only the strict one's can be confirmed: at 4 and 8 a drift of the eager regression
