@@ -133,7 +133,7 @@ KEYS = {
         ("warmup_rounds", "int", "", "warm-up calls, not counted"),
         ("warmup_s", "list", "s", "each warm-up call's seconds"),
         ("iterations", "int", "", "calls per timed round (short steps are looped; the round is divided by it)"),
-        ("calls", "int", "", "every call the step got: cold, warm-up, timed, and pytest-benchmark's extra ones"),
+        ("calls", "int", "", "every call the step got: cold, warm-up, timed, and those of --benchmark-cprofile's round"),
         ("stop_reason", "str", "", "why the rounds stopped: converged, time limit, round limit"),
         ("median_ci_low_s", "float?", "s", "the median's distribution-free 95% interval, low end"),
         ("median_ci_high_s", "float?", "s", "the median's distribution-free 95% interval, high end"),
