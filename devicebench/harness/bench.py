@@ -339,7 +339,7 @@ class Bench:
 
     def round_times(self) -> list[float]:
         """Every timed round's seconds per call, in order (empty when timing was disabled)."""
-        return internals.BenchmarkLoop(self.benchmark).round_seconds()
+        return list(internals.BenchmarkLoop(self.benchmark).round_seconds())
 
     def call_times(self) -> list[float]:
         """Seconds of every call in order: the cold one, the warm-up ones, the timed rounds."""

@@ -74,9 +74,10 @@ class BenchmarkLoop:
                 benchmark.stats.cprofile_stats = pstats.Stats(profile)
 
     def round_seconds(self) -> list[float]:
-        """The timed rounds so far, per call, as pytest-benchmark stores them; [] before the first."""
+        """The timed rounds so far, per call: pytest-benchmark's own list (read between rounds, so
+        not copied), [] before the first."""
         stats = getattr(self.benchmark, "stats", None)
-        return list(stats.stats.data) if stats else []
+        return stats.stats.data if stats else []
 
 
 def mark_failed(benchmark) -> None:

@@ -86,7 +86,7 @@ class Loop(Protocol):
         only ``round_call`` is timed, and each round is stored divided by ``calls_per_round``."""
 
     def round_seconds(self) -> list[float]:
-        """The timed rounds so far, per call."""
+        """The timed rounds so far, per call (read, never changed)."""
 
 
 def interval_of(ordered: list[float]) -> tuple[float | None, float | None, float | None]:
