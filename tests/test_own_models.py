@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from devicebench.reading import schema
+
 from .conftest import ROOT
 from .test_guest import INSTALLED, _env
 
@@ -91,6 +93,7 @@ def test_show_export_and_report_read_them(two_runs, tmp_path):
     # A unit of one's own (tokens_per_s), stored under its key and shown with its label.
     info = _results(two_runs, 1)["test_transformer_encoder_inference[cpu-32]"]
     assert info["throughput_unit"] == "tokens_per_s" and info["tokens_per_s"] > 0
+    assert schema.unknown_keys(info) == []  # listed in the schema as <things>_per_s
     assert re.search(r"test_transformer_encoder_inference\[cpu-32\] .* tokens/s", show.stdout), show.stdout
     speedup = devicebench(two_runs, "speedup", "latest", "--format", "json")
     rows = {(r["workload"], r["variant"]): r for r in json.loads(speedup.stdout)}

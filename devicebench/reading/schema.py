@@ -47,6 +47,7 @@ JUDGED = tuple(f for f in FIGURES.values() if f.rule in ("accuracy", "relative")
 # sequences_per_s. Lower-case words joined by "_", so that a unit read from a run file is
 # never markup, whatever the output.
 OWN_UNIT = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*_per_s")
+OWN_THROUGHPUT = "<things>_per_s"  # how KEYS lists such a key
 
 
 def is_throughput_unit(key: object) -> bool:
@@ -170,7 +171,7 @@ KEYS = {
         ("steps_per_s", "float", "steps/s", "optimizer steps per second"),
         ("samples_per_s", "float", "samples/s", "training or loading samples per second"),
         (
-            "<things>_per_s",
+            OWN_THROUGHPUT,
             "float",
             "<things>/s",
             "a bench of one's own: its throughput in a unit of its own (tokens_per_s, images_per_s), named by throughput_unit",
@@ -238,9 +239,13 @@ KEYS = {
 
 
 def unknown_keys(info: dict) -> list[str]:
-    """The keys of a result's extra_info that :data:`KEYS` does not list, or lists with another type."""
-    own = info.get("throughput_unit") if is_throughput_unit(info.get("throughput_unit")) and info.get("throughput_unit") not in KEYS else None
-    return sorted(k for k, v in info.items() if not (k == own and KEYS["<things>_per_s"][1].accepts(v)) and (k not in KEYS or not KEYS[k][1].accepts(v)))
+    """The keys of a result's extra_info that :data:`KEYS` does not list, or lists with another
+    type; a bench's own throughput key (``tokens_per_s``, named by ``throughput_unit``) is listed
+    as :data:`OWN_THROUGHPUT`."""
+    unit = info.get("throughput_unit")
+    own = unit if is_throughput_unit(unit) and unit not in KEYS else None
+    listed = {k: KEYS.get(OWN_THROUGHPUT if k == own else k) for k in info}
+    return sorted(k for k, v in info.items() if listed[k] is None or not listed[k][1].accepts(v))
 
 
 _RULES = {
