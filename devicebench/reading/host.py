@@ -11,6 +11,7 @@ torch sees them when a run is stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -165,7 +166,9 @@ class Host:
     gpu_names: tuple[str, ...] | None
 
     @classmethod
+    @functools.cache
     def read(cls) -> Host:
+        """This machine, read once per process (a command naming several runs asks for each)."""
         gpus = visible_nvidia_gpus()
         return cls(cpu_model(), cpu_threads(), cpu_detail(), None if gpus is None else tuple(gpus))
 

@@ -31,8 +31,6 @@ def is_file(path: str | Path) -> bool:
         return False
 
 
-
-
 def this_machines_runs(runs: list[Path], host: Host) -> list[Path]:
     """Those of ``runs`` that this machine stored: in its fingerprint's folder, or else in the
     folders whose runs' fingerprint :meth:`Host.matches` (one machine's, never several)."""
