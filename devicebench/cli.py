@@ -75,6 +75,18 @@ def _add_compare_options(parser: argparse.ArgumentParser) -> None:
         default=Settings.accuracy_drop,
         help=f"validation-accuracy drop that counts (default {Settings.accuracy_drop})",
     )
+    parser.add_argument(
+        "--instruction-threshold",
+        type=_fraction(0, 10),
+        default=Settings.instruction_threshold,
+        help="change of instructions per call (--bench-instructions) that counts, one run a side "
+        f"(default {Settings.instruction_threshold}: unchanged code varies by far less, measured)",
+    )
+    parser.add_argument(
+        "--allow-more-work",
+        action="store_true",
+        help="report a step that now syncs, copies or computes more (its exact work) without failing on it",
+    )
 
 
 RUN_HELP = "a run file, or a run id in --results: 0003, 3 or latest (this machine's)"

@@ -310,10 +310,12 @@ def cmd_history(args: argparse.Namespace) -> int:
             [
                 render.Code(c.benchmark),
                 render.plain(f"{c.before_run[:4]} -> {c.run[:4]}"),
-                render.Safe(f"{c.ratio:.3g}x [{c.ratio_low:.3g}-{c.ratio_high:.3g}]"),
-                render.Safe(f"{c.p:.2g}"),
+                render.Safe(f"{c.ratio:.3g}x" if c.kind == "work" else f"{c.ratio:.3g}x [{c.ratio_low:.3g}-{c.ratio_high:.3g}]"),
+                render.Safe("exact" if c.kind == "work" else f"{c.p:.2g}"),
                 render.Safe(f"{c.runs_before}/{c.runs_after}"),
-                ("weak; " if c.weak else "") + c.cause + (f" ({c.software})" if c.software else ""),
+                ("the work changed: " if c.kind == "work" else "weak; " if c.weak else "")
+                + (c.work if c.kind == "work" else c.cause + (f"; the work changed: {c.work}" if c.work else ""))
+                + (f" ({c.software})" if c.software else ""),
             ]
             for c in mine
         ]
@@ -332,4 +334,6 @@ def compare_settings(args: argparse.Namespace):
         accuracy_drop=args.accuracy_drop,
         allow_env_change=getattr(args, "allow_env_change", False),
         min_history=getattr(args, "min_history", Settings.min_history),
+        instruction_threshold=getattr(args, "instruction_threshold", Settings.instruction_threshold),
+        allow_more_work=getattr(args, "allow_more_work", False),
     )

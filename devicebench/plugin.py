@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 _RUN = pytest.StashKey["RunSession"]()
 _BENCH_TESTS = pytest.StashKey[set]()  # node ids of the test functions that use devicebench's bench
+_CALL_FAILED = pytest.StashKey[bool]()
 _USES_BENCH = pytest.StashKey[bool]()  # on an item whose bench fixture was set up
 
 
@@ -150,9 +151,14 @@ def image_data(request):
 
 @pytest.fixture
 def bench(benchmark, request):
-    """Runs and records one benchmark: see :class:`devicebench.harness.bench.Bench`."""
+    """Runs and records one benchmark: see :class:`devicebench.harness.bench.Bench`. Once its
+    test has passed, one more call of its step counts the step's work."""
     request.node.stash[_USES_BENCH] = True
-    return _run(request.config).bench(benchmark, request)
+    ours = _run(request.config).bench(benchmark, request)
+    yield ours
+    ours.passed = not request.node.stash.get(_CALL_FAILED, False)
+    if ours.passed:
+        ours.count_work()
 
 
 @pytest.fixture
@@ -168,8 +174,18 @@ def pytest_runtest_call(item):
     try:
         return (yield)
     except (Exception, KeyboardInterrupt, pytest.fail.Exception) as exc:  # a skip is no failure
+        item.stash[_CALL_FAILED] = True
         _run(item.config).on_error(item, exc)
         raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session):
+    result = yield
+    run = _active(session.config)
+    if run is not None and run.started:
+        run.after_benchmarks()
+    return result
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -85,6 +85,30 @@ def test_two_unchanged_runs_do_not_gate_on_a_loss_read_after_other_work(two_runs
     if calls[0] != calls[1]:  # the rounds adapt: the usual case
         assert not_judged["test_resnet18_training_step[cpu]"] == f"final_loss read after {calls[0]} calls vs {calls[1]} calls"
     assert "test_custom_adam_loop[cpu]" not in not_judged  # the same 50 steps on both sides: judged
+    # Their work is counted too, and unchanged code does the same work.
+    work = {w["name"]: w for w in verdict["work"]}
+    assert set(work) == set(first) and not any(w["changes"] or w["is_regression"] for w in work.values())
+    assert first["test_custom_adam_loop[cpu]"]["work"]["ops"]["aten.mv"] == 2 * 50 + 1
+    assert "eager operators" in first["test_mlp_training_step[cpu-default]"]["work"]["note"]  # what a compiled step's counters see
+
+
+def test_compare_names_a_host_read_added_to_ones_own_step(tmp_path):
+    """docs/own-models.md's example: a progress line that prints the loss each step, one run a side."""
+    root = tmp_path / "project"
+    shutil.copytree(EXAMPLE, root)
+    cmd = [sys.executable, "-m", "pytest", "test_models.py", "-k", "custom_adam", "--benchmark-only", "--bench-size=smoke", "--benchmark-autosave", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    assert subprocess.run(cmd, cwd=root, env=_env(), capture_output=True, timeout=300).returncode == 0
+    source = (root / "test_models.py").read_text()
+    update = "            w = w - 0.1 * (m / (1 - 0.9**t)) / ((v / (1 - 0.999**t)).sqrt() + 1e-8)\n"
+    assert update in source
+    logging = '            print(f"step {t}: loss {((x @ w - y) ** 2).mean().item():.4f}", end="\\r")  # a progress line\n'
+    (root / "test_models.py").write_text(source.replace(update, update + logging))
+    assert subprocess.run(cmd, cwd=root, env=_env(), capture_output=True, timeout=300).returncode == 0
+    gate = devicebench(root, "compare", "1", "2")
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert "test_custom_adam_loop[cpu] (more work: fails the gate):" in gate.stdout
+    assert "the step now makes 50 more host reads of a device value (.item(), bool(t), printing a tensor), a sync each on a GPU: aten._local_scalar_dense 0 -> 50" in gate.stdout
+    assert gate.stdout.strip().splitlines()[-1].startswith("1 regression(s): test_custom_adam_loop[cpu] (more work)")
 
 
 def test_show_export_and_report_read_them(two_runs, tmp_path):

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from devicebench.measure import devices
+from devicebench.measure import devices, instructions
 from devicebench.measure import precision as _precision
 from devicebench.measure.config import Rounds, Size
 from devicebench.measure.devices import BenchDevice
@@ -105,6 +105,7 @@ class Bench:
         test: str | None = None,
         params: dict | None = None,
         budget: Budget = Budget(),
+        nodeid: str = "",
     ):
         self.benchmark = benchmark
         self.size = size
@@ -113,7 +114,12 @@ class Bench:
         self.test = test  # the test function's name: a result's workload unless given
         self.params = params or {}  # the test's parameters other than its device: its variant unless given
         self.budget = budget  # pytest-benchmark's options and mark, where they change the size's
+        self.nodeid = nodeid  # the test as a command line names it: its file's absolute path and its name
+        self.device: BenchDevice | None = None  # where it ran, once it has
+        self.passed = False  # set when its test has passed
         self._ran = False
+        self._workload = False  # run_workload's: the suite's own step
+        self._to_count: tuple | None = None  # (device, step, setup) whose work is counted once the test is done
 
     @property
     def info(self) -> dict:
@@ -169,7 +175,18 @@ class Bench:
             # pytest-benchmark's ``--group-by param:device`` finds it (a new dict: the test's own stays as pytest made it).
             self.benchmark.params = {**{k: v for k, v in (params or {}).items() if k != "bench_device"}, "device": device.id}
         self.info["precision"] = _precision.current()
-        last = measure(internals.BenchmarkLoop(self.benchmark), device, step, rounds=rounds, setup=setup, progress=self.progress)
+        self.device = device
+        if instructions.in_worker():  # counted again under Valgrind: the step's instructions, no timing
+            self._to_count = (device, step, setup)
+            if self._workload:  # a declared workload: nothing reads what its step returns here
+                return None
+            if setup is not None:
+                setup()
+            return step()
+        loop = internals.BenchmarkLoop(self.benchmark)
+        last = measure(loop, device, step, rounds=rounds, setup=setup, progress=self.progress)
+        if not loop.disabled:
+            self._to_count = (device, step, setup)
         if check_finite and _non_finite(last):
             _misuse(
                 f"the step returned NaN or inf on {device.id}: a step that diverged is no benchmark "
@@ -178,6 +195,31 @@ class Bench:
         if self.info.get("peak_memory_bytes") is not None:
             self._declare("peak_memory_bytes", self.info["peak_memory_bytes"], "lower", "relative", "the timed calls' peak")
         return last
+
+    def count_work(self, call: Callable[[], Any] | None = None, counted: str | None = None, not_counted: str | None = None) -> None:
+        """The step's exact work (:mod:`devicebench.measure.counting`), from one more call after
+        everything the benchmark reads: at the end of its test (``call``: a shorter stand-in of
+        the step's work, which ``counted`` names; ``not_counted``: why there is nothing to count)."""
+        if self._to_count is None:
+            return
+        device, step, setup = self._to_count
+        self._to_count = None
+        if device.drives_ranks or device.is_ddp:
+            not_counted = not_counted or "DDP: the step's work runs in the ranks' processes"
+        if not_counted:
+            self.info["work_note"] = not_counted
+            return
+        if instructions.in_worker():
+            instructions.count(self.nodeid, call or step, None if call else setup, device.synchronize, counted or "one call of the step")
+            return
+        from devicebench.measure import counting
+
+        work = counting.count(device, call or step, None if call else setup)
+        notes = [n for n, applies in ((counting.COMPILED_NOTE, self.info.get("compile_mode") not in (None, "eager")), (counting.DP_NOTE, device.is_dp)) if applies]
+        work["counted"] = counted or "one call of the step"
+        if notes:
+            work["note"] = "; ".join(notes)
+        self.info["work"] = work
 
     def _rounds(self, rounds, min_rounds, max_time_s) -> Rounds:
         """The rounds of this benchmark: a fixed count, the given budget, or the size's."""
@@ -302,14 +344,16 @@ class Bench:
             try:
                 self.info.update(step.info)
                 # A step that checks what it learned says how it diverged in its own words.
+                self._workload = True
                 last = self.run(device, step.call, setup=step.setup, rounds=step.rounds, ranks=True, check_finite=step.finish is None)
                 if step.work is not None:
                     self.throughput(step.unit or workload.unit, step.work)
-                if step.finish is not None:
+                if step.finish is not None and not instructions.in_worker():
                     timed = Timed(last, self.round_times(), self.call_times(), self.median_s, self.info["setup_s"])
                     learned = step.finish(timed)
                     self.info.update(learned)
                     self._declare_learned(learned, step.quality_after)
+                self.count_work(step.count, step.counted, step.not_counted)
             finally:
                 if step.close is not None:
                     step.close()

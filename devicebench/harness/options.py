@@ -28,6 +28,7 @@ DEFAULTS = {
     "bench_dist_timeout": _config.DIST_TIMEOUT_S,
     "bench_median_within": _config.DEFAULT_WITHIN,
     "bench_allow_missing": False,
+    "bench_instructions": False,
     "data_root": None,
     "data_download": False,
 }
@@ -89,6 +90,13 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         default=None,
         help="skip the devices named in --bench-devices that this machine lacks, instead of refusing to run",
+    )
+    group.addoption(
+        "--bench-instructions",
+        action="store_true",
+        default=None,
+        help="after the timed benchmarks, count each CPU benchmark's instructions per call under Valgrind's callgrind "
+        "(one process for the run; needs valgrind and a C compiler)",
     )
     group.addoption(
         "--bench-dist-timeout",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devicebench.measure import backends, data, devices, distributed, env, fingerprint, sensors
+from devicebench.measure import backends, data, devices, distributed, env, fingerprint, instructions, sensors
 from devicebench.measure.config import get_size
 from devicebench.workloads import Context
 
@@ -55,6 +55,8 @@ class RunSession:
         self.within = config.getoption("bench_median_within", None)  # None: the size's
         self.started = False
         self.recorder: recording.RunRecorder | None = None
+        self.benches: list[Bench] = []  # every bench object of the run, in the order their tests ran
+        self.instructions = None  # --bench-instructions: the Valgrind run (devicebench.harness.instructions)
         self._machine: dict | None = None
         self._params: list | None = None
         distributed.set_timeout(options.get(config, "bench_dist_timeout"))
@@ -69,6 +71,12 @@ class RunSession:
                 "benchmarks cannot be timed under xdist (-n/--dist): parallel workers share the CPU and GPU "
                 "and would skew every number. Run them in one process, without -n."
             )
+        if options.get(config, "bench_instructions") and self.instructions is None:
+            from .instructions import InstructionRun
+
+            if xdist_active(config):
+                raise pytest.UsageError("--bench-instructions counts in one process after the benchmarks; run without -n")
+            self.instructions = InstructionRun(config)
         if options.get(config, "bench_allow_missing"):
             return
         missing = [(d, why) for d in options.devices_named(config) if (why := devices.missing_hardware(d))]
@@ -116,7 +124,7 @@ class RunSession:
         if saving is None:
             return  # nothing is timed: nothing to keep
         faults.catch_terminate(config)
-        if env.is_secondary_rank():  # under torchrun only rank 0 stores the run
+        if env.is_secondary_rank() or instructions.in_worker():  # under torchrun only rank 0 stores the run; Valgrind's run stores nothing
             saving.save_nothing()
             return
         user_saves = saving.saves
@@ -173,7 +181,7 @@ class RunSession:
             pytest.fail(str(exc), pytrace=False)
 
     def bench(self, benchmark, request: pytest.FixtureRequest) -> Bench:
-        return Bench(
+        bench = Bench(
             benchmark,
             self.size,
             Progress(self.config, request.node.name),
@@ -181,7 +189,15 @@ class RunSession:
             test=request.node.originalname,
             params=_params_of(request.node),
             budget=self._budget(request.node),
+            nodeid=_location(request.node),
         )
+        self.benches.append(bench)
+        return bench
+
+    def after_benchmarks(self) -> None:
+        """Once every benchmark has run: their instructions, where asked for (``--bench-instructions``)."""
+        if self.instructions is not None:
+            self.instructions.count(self.benches)
 
     def _budget(self, node: pytest.Item) -> Budget:
         """pytest-benchmark's ``benchmark`` mark, and its ``--benchmark-min-rounds``/``--benchmark-max-time`` where given."""
@@ -215,6 +231,13 @@ class RunSession:
         faults.discard_result(item)
         if faults.is_out_of_memory(exc):
             faults.out_of_memory(item, exc)
+
+
+def _location(node: pytest.Item) -> str:
+    """The test as a command line names it from anywhere: its file's absolute path and its name
+    (a node id is relative to the rootdir, which a file outside it is not)."""
+    name = node.nodeid.split("::", 1)[1] if "::" in node.nodeid else node.name
+    return f"{node.path}::{name}"
 
 
 def _params_of(node: pytest.Item) -> dict:

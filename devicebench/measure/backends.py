@@ -11,7 +11,9 @@ device ids in :mod:`devicebench.measure.devices`, and no workload.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+import warnings
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -99,6 +101,11 @@ class Backend:
 
     def capture(self, step: Callable[[], Any], before: Callable[[], None] | None = None, warmup: int = 3) -> tuple[Callable[[], None], Any]:
         raise NotImplementedError(f"{self.kind} has no graph capture")
+
+    @contextlib.contextmanager
+    def counting(self, devices: tuple[torch.device, ...]) -> Iterator[dict]:
+        """What this kind of device counts of its own work around one call (kernels, syncs), filled in on exit."""
+        yield {}
 
     def compiler_unavailable(self, mode: str) -> str | None:
         """Why ``torch.compile`` (inductor) cannot build for this kind of device here, or None."""
@@ -205,6 +212,30 @@ class CudaBackend(Backend):
         with torch.cuda.graph(graph):
             out = step()
         return graph.replay, out
+
+
+    @contextlib.contextmanager
+    def counting(self, devices: tuple[torch.device, ...]) -> Iterator[dict]:
+        """The kernels the GPU ran (the profiler's CUDA activity, copies and memsets apart) and the
+        host's synchronizations (``set_sync_debug_mode``'s warnings), around one call."""
+        from torch.profiler import ProfilerActivity, profile
+
+        counts: dict = {}
+        before = {d: torch.cuda.memory_stats(d).get("allocated_bytes.all.allocated", 0) for d in devices}
+        previous = torch.cuda.get_sync_debug_mode()
+        with warnings.catch_warnings(record=True) as caught, profile(activities=[ProfilerActivity.CUDA]) as prof:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                yield counts
+            finally:
+                torch.cuda.set_sync_debug_mode(previous)
+        counts["cuda_syncs"] = sum("synchroniz" in str(w.message) for w in caught)
+        names = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        counts["cuda_kernels"] = sum(not n.lower().startswith(("memcpy", "memset")) for n in names)
+        counts["cuda_copies"] = sum(n.lower().startswith("memcpy") for n in names)
+        # The caching allocator's own count: every block it handed out, on every device used.
+        counts["cuda_allocated_bytes"] = sum(torch.cuda.memory_stats(d).get("allocated_bytes.all.allocated", 0) - before[d] for d in devices)
 
 
 class MpsBackend(Backend):

@@ -257,6 +257,10 @@ class BenchDevice:
                 info["dp_note"] = "one-replica DataParallel: a single GPU is visible" if self.id == "dp" else "one-replica DataParallel"
         return info
 
+    def counting(self):
+        """A context around one counted call: what the device counts of its own work (CUDA: kernels, syncs), filled in on exit."""
+        return self.backend.counting(self.sync_devices or (self.torch_device,))
+
     def peak_memory_bytes(self) -> int | None:
         if not self.sync_devices or not self.supports("peak_memory"):
             return None

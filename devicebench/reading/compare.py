@@ -44,8 +44,8 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from . import counters, stats, work
 from . import quality as _quality_mod
-from . import stats, work
 from .machines import _cpu_detail_unknown, hardware_diff, software_changes
 from .runs import Result, Run, as_run
 from .verdicts import (
@@ -63,6 +63,7 @@ from .verdicts import (
     QualityChange,
     Settings,
     TimeVerdict,
+    WorkVerdict,
 )
 
 
@@ -291,6 +292,7 @@ class _Judge:
         self.quality: list[QualityChange] = []
         self.quality_skipped: list[tuple[str, str]] = []
         self.tests: list[_Test] = []
+        self.work: list[WorkVerdict] = []
 
     def _machine_move(self, device: str, names: set[str]) -> MachineMove:
         per = {}
@@ -322,6 +324,9 @@ class _Judge:
             if unlike:
                 verdict(NOT_COMPARABLE, unlike)
             else:
+                found = counters.work_verdict(name, fullname, [r.info for r in base.results[fullname]], [r.info for r in cand.results[fullname]], self.settings)
+                if found is not None:
+                    self.work.append(found)
                 self._test(name, fullname)
         elif in_b and fullname in cand.skipped:
             verdict(NOT_COMPARABLE, f"candidate skipped it: {cand.skipped[fullname]}")
@@ -411,6 +416,7 @@ def compare_sides(
         runs=(len(base_runs), len(cand_runs)),
         history_runs=len(history),
         threshold=settings.threshold,
+        work=sorted(judge.work, key=lambda w: w.fullname),
     )
 
 

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import stats
+from . import counters, stats
 from .machines import software_changes
 from .runs import Run
-from .verdicts import CEILING
+from .verdicts import CEILING, Settings
 
 MIN_SEGMENT = 4  # runs a side: the fewest for which a one-sided rank test can reach p < 0.05 (1/70)
 # Two segmentations propose boundaries, their penalties in units of the history's spread^2 x
@@ -69,6 +69,8 @@ class ChangePoint:
     commit_before: str = ""
     commit: str = ""
     device: str = ""
+    kind: str = "time"  # "time": the level of its times moved; "work": what one call does changed (exact, certain)
+    work: str = ""  # what changed in the step's counted work at this run, where something did
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -181,7 +183,71 @@ def change_points(runs: list[tuple[Path, Run]], threshold: float = 0.05, alpha: 
                 device=str(result.device or ""),
             )
         )
-    return _attribute(out, {r.name: r.workload for r in info.values()})
+    return _name_work(_attribute(out, {r.name: r.workload for r in info.values()}) + work_changes(runs))
+
+
+def work_changes(runs: list[tuple[Path, Run]], threshold: float = Settings.instruction_threshold) -> list[ChangePoint]:
+    """Where a benchmark's counted work changed from one run to the next: certain change points,
+    since counts of the same code are the same in every run (instructions beyond ``threshold``)."""
+    out = []
+    last: dict[str, tuple[int, Run, object]] = {}
+    for i, (path, run) in enumerate(runs):
+        for result in run.results:
+            before = last.get(result.fullname)
+            last[result.fullname] = (i, run, result)
+            if before is None:
+                continue
+            j, before_run, before_result = before
+            changes = _work_diff(before_result.info, result.info, threshold)
+            if not changes:
+                continue
+            ratio = result.median_s / before_result.median_s if result.median_s and before_result.median_s else 1.0
+            changed = software_changes(before_run, run)
+            out.append(
+                ChangePoint(
+                    benchmark=result.name,
+                    run=path.name,
+                    before_run=runs[j][0].name,
+                    index=i,
+                    ratio=ratio,
+                    ratio_low=ratio,
+                    ratio_high=ratio,
+                    p=0.0,
+                    p_raw=0.0,
+                    runs_before=1,
+                    runs_after=1,
+                    weak=False,
+                    cause="code or environment",
+                    software=", ".join(f"{k} {b} -> {c}" for k, b, c in changed),
+                    commit_before=_commit(before_run),
+                    commit=_commit(run),
+                    device=str(result.device or ""),
+                    kind="work",
+                    work="; ".join(changes),
+                )
+            )
+    return out
+
+
+def _work_diff(before: dict, after: dict, threshold: float) -> list[str]:
+    changes = []
+    bi, ai = counters.instructions_of(before), counters.instructions_of(after)
+    if bi and ai and bi.counted == ai.counted and abs(math.log(ai.per_call / bi.per_call)) > math.log1p(threshold):
+        changes.append(f"instructions per call {bi.per_call:,} -> {ai.per_call:,} ({ai.per_call / bi.per_call:.4f}x)")
+    bw, aw = counters.work_of(before), counters.work_of(after)
+    if bw and aw and bw.counted == aw.counted:
+        changes += counters.diff(bw, aw).changes
+    return changes
+
+
+def _name_work(points: list[ChangePoint]) -> list[ChangePoint]:
+    """A time change point names the work change of the same benchmark at the same run (or the one next to it)."""
+    work = [c for c in points if c.kind == "work"]
+    out = []
+    for c in points:
+        same = [w for w in work if c.kind == "time" and w.benchmark == c.benchmark and w.device == c.device and abs(w.index - c.index) <= 1]
+        out.append(_replace(c, work=same[0].work) if same else c)
+    return sorted(out, key=lambda c: (c.benchmark, c.index, c.kind))
 
 
 def _attribute(points: list[ChangePoint], workloads: dict[str, str | None]) -> list[ChangePoint]:

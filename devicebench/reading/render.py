@@ -118,29 +118,34 @@ def run_flags(verdicts) -> list[str]:
     return flags
 
 
+def _comparison_json(result: Comparison, baseline: str, candidate: str) -> str:
+    return json.dumps(
+        {
+            "baseline": baseline,
+            "candidate": candidate,
+            "runs": {"baseline": result.runs[0], "candidate": result.runs[1], "history": result.history_runs},
+            "procedure": result.procedure,
+            "regressions": result.regressions,
+            "inconclusive": result.inconclusive,
+            "unconfirmed": [{"name": n, "direction": d, "ratio": r} for n, d, r in result.unconfirmed],
+            "environment_changed": result.environment_changed,
+            "environment_regressions": result.environment_regressions,
+            "machine": [asdict(m) for m in result.machine],
+            "warnings": result.warnings,
+            "hardware_diff": result.hardware_diff,
+            "software_changes": result.software_changes,
+            "benchmarks": [{**asdict(v), "is_regression": v.is_regression} for v in result.verdicts],
+            "work": [{**asdict(w), "instruction_ratio": w.instruction_ratio, "is_regression": w.is_regression} for w in result.work],
+            "quality": [asdict(q) for q in result.quality],
+            "quality_not_comparable": [{"name": n, "reason": r} for n, r in result.quality_not_comparable],
+        },
+        indent=2,
+    )
+
+
 def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> str:
     if fmt == "json":
-        return json.dumps(
-            {
-                "baseline": baseline,
-                "candidate": candidate,
-                "runs": {"baseline": result.runs[0], "candidate": result.runs[1], "history": result.history_runs},
-                "procedure": result.procedure,
-                "regressions": result.regressions,
-                "inconclusive": result.inconclusive,
-                "unconfirmed": [{"name": n, "direction": d, "ratio": r} for n, d, r in result.unconfirmed],
-                "environment_changed": result.environment_changed,
-                "environment_regressions": result.environment_regressions,
-                "machine": [asdict(m) for m in result.machine],
-                "warnings": result.warnings,
-                "hardware_diff": result.hardware_diff,
-                "software_changes": result.software_changes,
-                "benchmarks": [{**asdict(v), "is_regression": v.is_regression} for v in result.verdicts],
-                "quality": [asdict(q) for q in result.quality],
-                "quality_not_comparable": [{"name": n, "reason": r} for n, r in result.quality_not_comparable],
-            },
-            indent=2,
-        )
+        return _comparison_json(result, baseline, candidate)
     md = fmt == "markdown"
     t = md_text if md else plain  # everything from a run file, outside the tables
     out = [f"{'## ' if md else ''}devicebench compare: {t(baseline)} -> {t(candidate)}", ""]
@@ -157,6 +162,7 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
         out.append("")
     for warning in result.warnings:
         out += [f"warning: {t(warning)}", ""]
+    out += _work_section(result, fmt)
     history = f" + {result.history_runs} stored" if result.history_runs else ""
     rows = [
         [
@@ -167,10 +173,11 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
             Safe(f"{v.p_adjusted:.2g}" if v.p_adjusted is not None else ""),
             Safe(f"{len(v.baseline_runs)}/{len(v.candidate_runs)}{history if v.method.startswith('t ') else ''}" if v.baseline_runs else ""),
             _verdict(v, result.environment_changed),
+            _work_cell(result.work_of(v.fullname)),
         ]
         for v in result.verdicts
     ]
-    out.append(table(["benchmark", "baseline", "candidate", "ratio [95% interval]", "p (Holm)", "runs", "verdict"], rows, fmt))
+    out.append(table(["benchmark", "baseline", "candidate", "ratio [95% interval]", "p (Holm)", "runs", "verdict", "work"], rows, fmt))
     if result.quality:
         out += ["", f"{'### ' if md else ''}What the benchmarks learned and used"]
         qrows = [[Code(q.name), q.metric, Safe(f"{q.baseline:.4g}"), Safe(f"{q.candidate:.4g}"), q.note] for q in result.quality]
@@ -184,7 +191,9 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
     out += ["", f"{bullet}procedure: {result.procedure}", *(f"{bullet}inconclusive: {t(n)}" for n in notes)]
     out += [f"{bullet}unconfirmed {d}: {t(n)} {ratio(r)} (to confirm: {CONFIRM})" for n, d, r in result.unconfirmed]
     out += [f"{bullet}measurement: {t(f)}" for f in flags]
-    worse = [(v.name, v.status) for v in result.verdicts if v.is_regression] + [(q.name, q.metric) for q in result.quality]
+    worse = [(v.name, v.status) for v in result.verdicts if v.is_regression]
+    worse += [(w.name, "more instructions" if w.instruction_status == "slower" else "more work") for w in result.work if w.is_regression]
+    worse += [(q.name, q.metric) for q in result.quality]
     listing = ", ".join(f"{md_code(name) if md else plain(name)} ({what})" for name, what in worse)
     undecided = f"; {len(result.inconclusive)} inconclusive" if result.inconclusive else ""
     if result.environment_regressions:
@@ -194,6 +203,54 @@ def comparison(result: Comparison, fmt: str, baseline: str, candidate: str) -> s
     else:
         out += ["", _last_line(result, worse, listing, undecided, t)]
     return "\n".join(out)
+
+
+def _work_cell(found) -> str:
+    """A time verdict's row names what changed in the step's work (the first change), or that it did not."""
+    if found is None:
+        return ""
+    if found.note:
+        return "not compared"
+    if found.changes:
+        return found.headline
+    return "unchanged" + (f" ({found.instruction_status} instructions)" if found.instruction_status not in ("", "unchanged") else "")
+
+
+def _work_section(result: Comparison, fmt: str) -> list[str]:
+    """Exact work first: what each step now does differently, and its instructions, one run a side."""
+    if not result.work:
+        return []
+    md = fmt == "markdown"
+    t = md_text if md else plain
+    bullet = "- " if md else "  "
+    changed = [w for w in result.work if w.changes or w.note or w.instruction_status not in ("", "unchanged")]
+    counted = sum(1 for w in result.work)
+    title = f"{'### ' if md else ''}Exact work (counted: one run a side decides)"
+    if not changed:
+        return [title, f"the same work in all {counted} benchmarks counted" + _instruction_tail(result), ""]
+    out = [title]
+    for w in changed:
+        name = md_code(w.name) if md else plain(w.name)
+        lines = []
+        if w.instructions:
+            b, c = w.instructions
+            lines.append(f"instructions per call {b:,} -> {c:,}: {w.instruction_status}, {t(w.instruction_note)}")
+        lines += [t(change) for change in w.changes]
+        if w.note:
+            lines.append(f"not compared: {t(w.note)}")
+        verdict = " (more work: fails the gate)" if w.more_work and not w.allowed else " (more work, allowed)" if w.more_work else ""
+        out.append(f"{name}{verdict}:")
+        out += [f"{bullet}{line}" for line in lines]
+    unchanged = counted - len(changed)
+    if unchanged:
+        out.append(f"the same work in the other {unchanged} benchmark(s) counted")
+    out.append("")
+    return out
+
+
+def _instruction_tail(result: Comparison) -> str:
+    with_instructions = [w for w in result.work if w.instructions]
+    return f"; instructions per call within the threshold in {len(with_instructions)}" if with_instructions else ""
 
 
 CONFIRM = "run 3+ a side, or store 5+ runs of this machine and software"

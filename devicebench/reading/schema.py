@@ -218,6 +218,28 @@ KEYS = {
         ("node_software", "list", "", "each rank's torch, CUDA, NCCL, device and threads"),
     ),
     **_keys(
+        "exact work",
+        (
+            "work",
+            "dict",
+            "",
+            "the step's work counted in one more call after everything was read (devicebench.measure.counting): "
+            "ops (aten operator -> calls), op_calls, flops, host_reads (aten._local_scalar_dense: .item(), bool(t); a sync each on a GPU), "
+            "h2d_copies, h2d_bytes, d2h_copies, d2h_bytes, allocated_bytes, seconds (the counted call's, counters on), "
+            "counted (what call was counted), note (what the counters could not see); on CUDA also cuda_kernels, cuda_copies, "
+            "cuda_syncs, cuda_allocated_bytes",
+        ),
+        ("work_note", "str", "", "why the step's work was not counted (DDP ranks, loader workers: other processes)"),
+        (
+            "instructions",
+            "dict",
+            "",
+            "--bench-instructions: CPU instructions per call under Valgrind's callgrind, one thread: per_call (the median), "
+            "calls (each counted call's), tool, threads",
+        ),
+        ("instructions_note", "str", "", "why --bench-instructions did not count this benchmark"),
+    ),
+    **_keys(
         "what the device did",
         ("sensors", "str", "", "where the sensors came from (nvml, rapl), or why not recorded"),
         ("gpu_sm_clock_mhz_min", "float?", "MHz", "lowest SM clock over the rounds"),

@@ -36,3 +36,11 @@ def format_throughput(value: float | None, unit: str | None, counted: str | None
         return ""
     label = unit_label(unit) + (f" ({counted})" if counted else "")
     return f"{value:,.0f} {label}" if value >= 1000 else f"{value:.4g} {label}"
+
+
+def format_bytes(n: float) -> str:
+    """Bytes in the largest decimal unit that keeps a whole number before the point: 60.0 MB, 512 B."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"

@@ -29,6 +29,11 @@ class Settings:
     allow_env_change: bool = False
     # Stored runs needed to estimate the run-to-run spread for one run a side.
     min_history: int = 5
+    # Instructions per call (--bench-instructions) differ between runs of unchanged code by far
+    # less than this (measured: docs/comparing.md, "Exact work"): a change beyond it is the code's.
+    instruction_threshold: float = 0.01
+    # A step that now syncs, copies or computes more fails the gate unless the change means to.
+    allow_more_work: bool = False
 
     @property
     def margin(self) -> float:
@@ -77,6 +82,40 @@ class QualityChange:
 
 
 @dataclass(frozen=True)
+class WorkVerdict:
+    """What changed in one benchmark's exact work (counted, so one run a side decides), and its instructions."""
+
+    name: str
+    fullname: str
+    changes: tuple[str, ...] = ()  # what the step now does differently, in words, the largest first
+    headline: str = ""  # the first change in a few words ("host reads 20 -> 520")
+    more_work: tuple[str, ...] = ()  # counters the gate fails on that grew (host_reads, h2d_bytes, flops, ...)
+    note: str = ""  # why the work was not set side by side
+    instructions: tuple[int, int] | None = None  # per call, baseline and candidate (--bench-instructions)
+    instruction_status: str = ""  # slower, faster, unchanged, inconclusive
+    instruction_note: str = ""
+    allowed: bool = False  # --allow-more-work: reported, not failed
+
+    @property
+    def instruction_ratio(self) -> float | None:
+        return self.instructions[1] / self.instructions[0] if self.instructions else None
+
+    @property
+    def is_regression(self) -> bool:
+        return (bool(self.more_work) and not self.allowed) or self.instruction_status == SLOWER
+
+    @property
+    def summary(self) -> str:
+        """One line: the instructions' change and the work's first change."""
+        parts = []
+        if self.instructions:
+            parts.append(f"instructions {self.instruction_ratio:.4f}x ({self.instruction_status})")
+        if self.changes:
+            parts.append(self.changes[0])
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
 class MachineMove:
     """How a device's ceilings moved between the sides: candidate over baseline, ratios of medians."""
 
@@ -101,6 +140,13 @@ class Comparison:
     runs: tuple[int, int] = (1, 1)  # runs a side
     history_runs: int = 0
     threshold: float = 0.05  # the change a verdict must clear (Settings.threshold)
+    work: list[WorkVerdict] = field(default_factory=list)  # exact work, read first: one run a side decides it
+
+    def work_of(self, fullname: str) -> WorkVerdict | None:
+        for w in self.work:
+            if w.fullname == fullname:
+                return w
+        return None
 
     @property
     def unconfirmed(self) -> list[tuple[str, str, float]]:
@@ -123,7 +169,8 @@ class Comparison:
 
     def _worse(self) -> list[str]:
         slow = [f"{v.name} ({v.status})" for v in self.verdicts if v.is_regression]
-        return slow + [f"{q.name} ({q.metric})" for q in self.quality]
+        work = [f"{w.name} ({'more instructions' if w.instruction_status == SLOWER else 'more work: ' + ', '.join(w.more_work)})" for w in self.work if w.is_regression]
+        return slow + work + [f"{q.name} ({q.metric})" for q in self.quality]
 
     @property
     def regressions(self) -> list[str]:

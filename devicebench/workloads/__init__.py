@@ -90,6 +90,12 @@ class Step:
     # What the figures ``finish`` reads are after, where not the calls the step got (a setup
     # that restarts training before every call: each figure is after one call from the same start).
     quality_after: str | None = None
+    # The work counters' call (devicebench.measure.counting), after everything is read: the step
+    # itself unless ``count`` is a shorter stand-in of its work, which ``counted`` names;
+    # ``not_counted`` says why its work cannot be counted in this process.
+    count: Callable[[], Any] | None = None
+    counted: str | None = None
+    not_counted: str | None = None
 
 
 @dataclass(frozen=True)

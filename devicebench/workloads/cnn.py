@@ -192,7 +192,15 @@ def build(device, variant: Variant, size: CnnSize, context: Context) -> Step:
         rounds=size.rounds,
         finish=finish,
         close=close,
+        **_counted(trainer),
     )
+
+
+def _counted(trainer) -> dict:
+    """An epoch is too long to count whole: its first training step stands in for it (DDP's ranks are not counted)."""
+    if not isinstance(trainer, Trainer):
+        return {}
+    return {"count": trainer.first_batch, "counted": f"the first of an epoch's {trainer.batches_per_epoch} training steps"}
 
 
 ON_THREADS = "DataParallel runs its replicas on threads and cannot be captured in a CUDA graph"

@@ -194,7 +194,18 @@ class Trainer:
             return self._loader_epoch()
         return self._resident_epoch()
 
-    def _loader_epoch(self) -> torch.Tensor:
+    def first_batch(self) -> torch.Tensor:
+        """One training step as an epoch makes it (its batch gathered, or loaded and copied), and
+        nothing else recorded: the work counters' stand-in for a whole epoch."""
+        self.model.train()
+        return self._loader_epoch(limit=1) if self.variant == "loader" else self._resident_epoch(limit=1)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        n, bs = self.n_train, self.batch_size
+        return n // bs if self.replay is not None else math.ceil(n / bs)
+
+    def _loader_epoch(self, limit: int | None = None) -> torch.Tensor:
         dev, pinned = self.device.torch_device, self.pinned
         wait, first, loss = 0.0, None, None
         start = time.perf_counter()
@@ -210,13 +221,15 @@ class Trainer:
             if first is None:
                 first = time.perf_counter() - start
             loss = self._step(x.to(dev, non_blocking=pinned), y.to(dev, non_blocking=pinned))
+            if limit is not None and (limit := limit - 1) == 0:
+                return loss
         self.stats.append(EpochStats(wait, first or 0.0))
         return loss
 
-    def _resident_epoch(self) -> torch.Tensor:
+    def _resident_epoch(self, limit: int | None = None) -> torch.Tensor:
         bs, n = self.batch_size, self.n_train
         perm = torch.randperm(n, device=self.device.torch_device, generator=self.perm_gen)
-        n_batches = n // bs if self.replay is not None else math.ceil(n / bs)
+        n_batches = min(self.batches_per_epoch, limit or self.batches_per_epoch)
         wait, first, loss = 0.0, None, None
         start = time.perf_counter()
         for i in range(n_batches):
@@ -235,7 +248,8 @@ class Trainer:
                 loss = self.static_loss
             else:
                 loss = self._step(x, y)
-        self.stats.append(EpochStats(wait, first or 0.0))
+        if limit is None:
+            self.stats.append(EpochStats(wait, first or 0.0))
         # reduce-overhead's graphs write the next step's outputs where this one's were: keep the last loss.
         return loss.detach().clone() if self.mark_step is not None else loss
 

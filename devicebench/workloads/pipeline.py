@@ -65,6 +65,10 @@ def build(device, variant: Variant, size: DataPipelineSize, context) -> Step:
         rounds=size.rounds,
         info={"dataset": data.name, "n_train": len(train_set), "batch_size": size.batch_size, "workers": workers, "pin_memory": pinned},
         finish=lambda timed: {"samples": timed.last},
+        # A pass is too long to count whole (each sample's transform passes the counters in Python): its first batch.
+        count=lambda: next(iter(loader)),
+        counted=f"the first of a pass's {len(loader)} batches",
+        not_counted="the batches are made in DataLoader's worker processes, which are not counted" if workers else None,
     )
 
 

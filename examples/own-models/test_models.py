@@ -8,6 +8,11 @@ Copy this file into your project's tests (devicebench installed), then:
     devicebench speedup latest                  # how much faster on the GPU, like for like; compiled vs eager
     devicebench compare 1 2                     # did the second run get slower, or train worse?
 
+Each step's work is counted too (operators, FLOPs, host reads, copies): add a line that prints
+the loss every step of test_custom_adam_loop, run again, and `devicebench compare 1 2` names
+it, "the step now makes 50 more host reads of a device value ...: aten._local_scalar_dense
+0 -> 50", with one run a side.
+
 devicebench's own tests run this file through the installed plugin (tests/test_own_models.py).
 """
 

@@ -46,6 +46,7 @@ class Change:
     history: int = 0  # earlier runs of the same software that lent their spread
     min_history: int = 5
     unconfirmed: list[str] = field(default_factory=list)  # inconclusive slowdowns beyond the threshold: "name 1.29x"
+    work: list[str] = field(default_factory=list)  # what the steps now do differently: "name: the step now makes 500 more host reads ..."
 
 
 def _evidence(v: compare.TimeVerdict) -> str:
@@ -61,9 +62,11 @@ def change(runs: list[tuple[Path, Run]], i: int, settings: compare.Settings) -> 
     (b_path, base), (c_path, cand) = runs[i - 1], runs[i]
     result = compare.compare_runs(base, cand, settings, _window(runs, i - 1, cand))
     worse = [_evidence(v) for v in result.verdicts if v.is_regression] + [f"{q.name}: {q.metric} {q.baseline:.4g} -> {q.candidate:.4g}" for q in result.quality]
+    worse += [f"{w.name}: {w.summary}" for w in result.work if w.is_regression]
+    work = [f"{w.name}: {w.summary}" for w in result.work if w.changes or w.instruction_status not in ("", "unchanged")]
     changed = ", ".join(f"{k} {b} -> {c}" for k, b, c in result.software_changes) if result.environment_changed else ""
     slow = [f"{n} {ratio(r)}" for n, d, r in result.unconfirmed if d == "slowdown"]
-    return Change(b_path.name, c_path.name, worse, changed, len(result.inconclusive), result.compared, result.history_runs, settings.min_history, slow)
+    return Change(b_path.name, c_path.name, worse, changed, len(result.inconclusive), result.compared, result.history_runs, settings.min_history, slow, work)
 
 
 def _since_text(machine: Machine, latest: Change | None) -> str:
@@ -220,7 +223,7 @@ def summarize(machine: Machine, settings: compare.Settings) -> Summary:
     rows = speedup.matrix(latest)
     first = max(1, len(machine.runs) - RECENT_PAIRS)
     changes = [change(machine.runs, i, settings) for i in range(first, len(machine.runs))]
-    points = history.change_points(machine.runs, settings.threshold, settings.alpha) if len(machine.runs) >= 2 * history.MIN_SEGMENT else []
+    points = history.change_points(machine.runs, settings.threshold, settings.alpha)
     return Summary(
         machine,
         latest_path,
@@ -242,6 +245,10 @@ def change_point_text(c) -> str:
     """``test_matmul[cpu-fp32] 1.13x the time [1.11-1.18] from 0015 (after 0014), code or environment``."""
     what = "weak: " if c.weak else ""
     software = f" ({c.software})" if c.software else ""
+    if c.kind == "work":
+        return f"{c.benchmark}: the work changed from {c.run[:4]} (after {c.before_run[:4]}): {c.work}; {c.ratio:.3g}x the time{software}"
+    if c.work:
+        software += f"; the work changed: {c.work}"
     return (
         f"{what}{c.benchmark} {c.ratio:.3g}x the time [{c.ratio_low:.3g}-{c.ratio_high:.3g}] from {c.run[:4]} (after {c.before_run[:4]}), "
         f"p {c.p:.2g}, {c.cause}{software}"
@@ -251,14 +258,17 @@ def change_point_text(c) -> str:
 def _history_text(machine: Machine, points: list) -> str:
     """What the history says, since its first run: its confirmed change points, or that there is none."""
     runs = machine.runs
+    work = [c for c in points if c.kind == "work"]
+    points = [c for c in points if c.kind != "work"]
+    said = f"; the work changed {len(work)} time(s), latest: {change_point_text(work[-1])}" if work else ""
     if len(runs) < 2 * history.MIN_SEGMENT:
-        return f"{len(runs)} run(s): too few to find a change point ({2 * history.MIN_SEGMENT} needed)"
+        return f"{len(runs)} run(s): too few to find a change point in the times ({2 * history.MIN_SEGMENT} needed){said}"
     since = runs[0][1].datetime[:10] or runs[0][0].name[:4]
     confirmed = [c for c in points if not c.weak]
     weak = len(points) - len(confirmed)
     tail = f"; {weak} weak" if weak else ""
     if not confirmed:
-        return f"no change point since {since} ({len(runs)} runs){tail}"
+        return f"no change point since {since} ({len(runs)} runs){tail}{said}"
     code = sorted((c for c in confirmed if c.cause != "machine"), key=lambda c: -c.index)  # the latest first
     listed = "; ".join(f"{c.benchmark} {c.ratio:.3g}x from {c.run[:4]}" + (f" ({c.software})" if c.software else "") for c in code[:3])
     more = f" and {len(code) - 3} more" if len(code) > 3 else ""
@@ -266,7 +276,7 @@ def _history_text(machine: Machine, points: list) -> str:
     parts = [f"{len(code)} change point(s) since {since}" + (f": {listed}{more}" if code else "")]
     if machine_moves:
         parts.append(f"{machine_moves} the machine's (its ceilings moved with them)")
-    return ", ".join(parts) + tail
+    return ", ".join(parts) + tail + said
 
 
 def side_by_side(summaries: list[Summary]) -> tuple[list[str], list[list[str]]]:

@@ -80,7 +80,9 @@ def _changes(s: Summary) -> list:
         for c in s.changes
         if c.regressions
     ]
-    return blocks + [Heading(3, "Since the previous run"), Para(_CAVEAT, cls="note"), Bullets(lines) if lines else Para(nothing)]
+    work = [f"{c.baseline} -> {c.candidate}: {line}" for c in s.changes for line in c.work]
+    after = [Heading(3, "What the steps do differently (exact work)"), Bullets(work)] if work else []
+    return blocks + [Heading(3, "Since the previous run"), Para(_CAVEAT, cls="note"), Bullets(lines) if lines else Para(nothing)] + after
 
 
 class _ChartDrawer:
