@@ -301,6 +301,10 @@ def _hostile_runs(tmp_path: Path) -> tuple[str, str]:
             texts = list(HOSTILE.values())
             for k, bench in enumerate(run["benchmarks"]):  # every hostile text in some name, the later ones joined on
                 bench["name"] = bench["fullname"] = "test_" + "".join(texts[k :: len(run["benchmarks"])])
+                # Counted work whose names and descriptions are hostile too: an op name that is no op name, a counted call that differs.
+                counted = HOSTILE["script"] + side if k == 0 else HOSTILE["forged line"]
+                ops = {"aten.mm": 1 + (side == "S"), texts[k % len(texts)]: 3}
+                bench["extra_info"]["work"] = {"ops": ops, "counted": counted, "host_reads": 1 + (side == "S"), "note": HOSTILE["script"]}
             run["machine_info"]["devicebench"]["cpu_model"] = HOSTILE["script"] + HOSTILE["forged line"]
             target = tmp_path / side / f"{i:04d}_x.json"
             target.parent.mkdir(exist_ok=True)

@@ -182,3 +182,23 @@ def test_instructions_are_counted_under_valgrind_and_see_twice_the_work(tmp_path
     assert once["threads"] == 1 and len(once["calls"]) == 2 and once["spread"] < 0.01
     assert 1.8 < twice["per_call"] / once["per_call"] < 2.1
     assert found["test_mm[cpu-1]"]["work"]["ops"] == {"aten.mm": 20}
+
+
+def test_report_and_history_show_the_work_that_changed(counted, tmp_path, capsys):
+    plain, logged = counted
+    folder = tmp_path / "results" / "machine" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    base = load_run(golden("base"))
+    for i, work in enumerate((plain, plain, logged), start=1):
+        run = with_work(base, work)
+        run["datetime"] = f"2026-12-0{i}T00:00:00"
+        (folder / f"{i:04d}_run.json").write_text(json.dumps(run))
+    assert cli.main(["history", str(tmp_path / "results")]) == 0
+    out = capsys.readouterr().out
+    assert "the work changed: the step now makes 10 more host reads" in out and "0002 -> 0003" in out
+    assert cli.main(["report", str(tmp_path / "results"), "--out", str(tmp_path / "report")]) == 0
+    capsys.readouterr()
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "the work changed 1 time(s)" in summary
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "What the steps do differently (exact work)" in page and "aten._local_scalar_dense" in page

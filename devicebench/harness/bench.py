@@ -20,13 +20,14 @@ from __future__ import annotations
 import math
 import numbers
 import statistics
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
 import torch
 
-from devicebench.measure import devices, instructions
+from devicebench.measure import counting, devices, instructions
 from devicebench.measure import precision as _precision
 from devicebench.measure.config import Rounds, Size
 from devicebench.measure.devices import BenchDevice
@@ -212,9 +213,12 @@ class Bench:
         if instructions.in_worker():
             instructions.count(self.nodeid, call or step, None if call else setup, device.synchronize, counted or "one call of the step")
             return
-        from devicebench.measure import counting
-
-        work = counting.count(device, call or step, None if call else setup)
+        try:
+            work = counting.count(device, call or step, None if call else setup)
+        except Exception as exc:  # a step that cannot run under the counters still timed what it timed
+            self.info["work_note"] = f"not counted: the counted call raised {type(exc).__name__}: {str(exc)[:200]}"
+            warnings.warn(f"devicebench: {self.test or 'a benchmark'}'s work was not counted: {type(exc).__name__}: {exc}", stacklevel=1)
+            return
         notes = [n for n, applies in ((counting.COMPILED_NOTE, self.info.get("compile_mode") not in (None, "eager")), (counting.DP_NOTE, device.is_dp)) if applies]
         work["counted"] = counted or "one call of the step"
         if notes:
