@@ -127,7 +127,7 @@ class InstructionRun:
         write = self._writer()
         write(
             f"devicebench: counting the instructions of {len(chosen)} CPU benchmark(s) under Valgrind, in one process "
-            f"(about a minute to start; each counted call runs 50-100x slower): {CALLS} calls each"
+            f"(about half a minute to start; each counted call runs 50-100x slower): {CALLS} calls each"
         )
         out = self.folder / "counts.json"
         env = {

@@ -196,7 +196,7 @@ class RunSession:
 
     def after_benchmarks(self) -> None:
         """Once every benchmark has run: their instructions, where asked for (``--bench-instructions``)."""
-        if self.instructions is not None:
+        if self.instructions is not None and internals.Saving.of(self.config) is not None:  # nothing timed, nothing to count for
             self.instructions.count(self.benches)
 
     def _budget(self, node: pytest.Item) -> Budget:

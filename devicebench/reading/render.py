@@ -227,7 +227,7 @@ def _work_section(result: Comparison, fmt: str) -> list[str]:
     counted = sum(1 for w in result.work)
     title = f"{'### ' if md else ''}Exact work (counted: one run a side decides)"
     if not changed:
-        return [title, f"the same work in all {counted} benchmarks counted" + _instruction_tail(result), ""]
+        return [title, f"the same work in the {counted} benchmark(s) counted" + _instruction_tail(result), ""]
     out = [title]
     for w in changed:
         name = md_code(w.name) if md else plain(w.name)
@@ -241,11 +241,12 @@ def _work_section(result: Comparison, fmt: str) -> list[str]:
         verdict = " (more work: fails the gate)" if w.more_work and not w.allowed else " (more work, allowed)" if w.more_work else ""
         out.append(f"{name}{verdict}:")
         out += [f"{bullet}{line}" for line in lines]
+        if md:
+            out.append("")  # a list ends before the next benchmark's line
     unchanged = counted - len(changed)
     if unchanged:
         out.append(f"the same work in the other {unchanged} benchmark(s) counted")
-    out.append("")
-    return out
+    return out if out[-1] == "" else [*out, ""]
 
 
 def _instruction_tail(result: Comparison) -> str:
