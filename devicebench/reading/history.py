@@ -98,6 +98,18 @@ def candidates(values: list[float], min_size: int | None = None, penalty: float 
     return [e for e in ends if e < len(signal)]
 
 
+def _between(before: tuple[Path, Run], after: tuple[Path, Run]) -> dict:
+    """What a change point says of the two runs around it: their files, commits and the software that changed."""
+    changed = software_changes(before[1], after[1])
+    return {
+        "run": after[0].name,
+        "before_run": before[0].name,
+        "software": ", ".join(f"{k} {b} -> {c}" for k, b, c in changed),
+        "commit_before": _commit(before[1]),
+        "commit": _commit(after[1]),
+    }
+
+
 def _commit(run: Run) -> str:
     info = run.raw.get("commit_info")
     return str((info or {}).get("id") or "")[:12] if isinstance(info, dict) else ""
@@ -159,14 +171,11 @@ def change_points(runs: list[tuple[Path, Run]], threshold: float = 0.05, alpha: 
     for (fullname, points, confirmable, cut, shift, n_before, n_after, p_raw), p in zip(found, adjusted):
         confirmed = confirmable and p < alpha and (shift.low > margin or shift.high < -margin)
         i_before, i_after = points[cut - 1][0], points[cut][0]
-        (_, before_run), (after_path, after_run) = runs[i_before], runs[i_after]
         result = info[fullname]
-        changed = software_changes(before_run, after_run)
         out.append(
             ChangePoint(
                 benchmark=result.name,
-                run=after_path.name,
-                before_run=runs[i_before][0].name,
+                **_between(runs[i_before], runs[i_after]),
                 index=i_after,
                 ratio=math.exp(shift.estimate),
                 ratio_low=math.exp(shift.low),
@@ -177,9 +186,6 @@ def change_points(runs: list[tuple[Path, Run]], threshold: float = 0.05, alpha: 
                 runs_after=n_after,
                 weak=not confirmed,
                 cause="code or environment",
-                software=", ".join(f"{k} {b} -> {c}" for k, b, c in changed),
-                commit_before=_commit(before_run),
-                commit=_commit(after_run),
                 device=str(result.device or ""),
             )
         )
@@ -190,24 +196,22 @@ def work_changes(runs: list[tuple[Path, Run]], threshold: float = Settings.instr
     """Where a benchmark's counted work changed from one run to the next: certain change points,
     since counts of the same code are the same in every run (instructions beyond ``threshold``)."""
     out = []
-    last: dict[str, tuple[int, Run, object]] = {}
+    last: dict[str, tuple[int, object]] = {}  # each benchmark's last run index and result
     for i, (path, run) in enumerate(runs):
         for result in run.results:
             before = last.get(result.fullname)
-            last[result.fullname] = (i, run, result)
+            last[result.fullname] = (i, result)
             if before is None:
                 continue
-            j, before_run, before_result = before
+            j, before_result = before
             changes = _work_diff(before_result.info, result.info, threshold)
             if not changes:
                 continue
             ratio = result.median_s / before_result.median_s if result.median_s and before_result.median_s else 1.0
-            changed = software_changes(before_run, run)
             out.append(
                 ChangePoint(
                     benchmark=result.name,
-                    run=path.name,
-                    before_run=runs[j][0].name,
+                    **_between(runs[j], (path, run)),
                     index=i,
                     ratio=ratio,
                     ratio_low=ratio,
@@ -218,9 +222,6 @@ def work_changes(runs: list[tuple[Path, Run]], threshold: float = Settings.instr
                     runs_after=1,
                     weak=False,
                     cause="code or environment",
-                    software=", ".join(f"{k} {b} -> {c}" for k, b, c in changed),
-                    commit_before=_commit(before_run),
-                    commit=_commit(run),
                     device=str(result.device or ""),
                     kind="work",
                     work="; ".join(changes),
