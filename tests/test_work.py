@@ -202,3 +202,15 @@ def test_report_and_history_show_the_work_that_changed(counted, tmp_path, capsys
     assert "the work changed 1 time(s)" in summary
     page = (tmp_path / "report" / "index.html").read_text()
     assert "What the steps do differently (exact work)" in page and "aten._local_scalar_dense" in page
+
+
+def test_instructions_of_another_valgrind_are_not_set_side_by_side(counted):
+    plain, _ = counted
+    base = with_work(load_run(golden("base")), plain, instructions=10_000_000)
+    cand = with_work(load_run(golden("base")), plain, instructions=10_500_000)
+    for run, tool in ((base, "callgrind (valgrind-3.19.0)"), (cand, "callgrind (valgrind-3.22.0)")):
+        for bench in run["benchmarks"]:
+            if "instructions" in bench["extra_info"]:
+                bench["extra_info"]["instructions"]["tool"] = tool
+    [work] = compare.compare_runs(base, cand).work
+    assert work.instruction_status == "inconclusive" and "other tools" in work.instruction_note and not work.is_regression

@@ -4,8 +4,8 @@ After the timed benchmarks, one Valgrind process (callgrind, instrumentation off
 CPU benchmarks that passed again, torch on one thread; each counts a few calls of its step
 with instrumentation on only around them (:mod:`devicebench.measure.instructions`), and the
 counts are stored with the timed results, under ``instructions``. One process for the run:
-starting Python and torch under Valgrind takes a minute here, which a process per benchmark
-would pay again and again.
+starting Python and torch under Valgrind takes about half a minute here (measured), which a
+process per benchmark would pay again and again.
 
 Valgrind is a system package: where it (or a C compiler and its ``valgrind/callgrind.h``)
 is missing, the option is a usage error that says what to install.

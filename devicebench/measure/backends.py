@@ -104,7 +104,8 @@ class Backend:
 
     @contextlib.contextmanager
     def counting(self, devices: tuple[torch.device, ...]) -> Iterator[dict]:
-        """What this kind of device counts of its own work around one call (kernels, syncs), filled in on exit."""
+        """What this kind of device counts of its own work around one call (kernels, syncs), filled in
+        on exit, once the call's work has finished."""
         yield {}
 
     def compiler_unavailable(self, mode: str) -> str | None:
@@ -230,6 +231,9 @@ class CudaBackend(Backend):
                 yield counts
             finally:
                 torch.cuda.set_sync_debug_mode(previous)
+                # The call's kernels finish inside the profiler's window; this wait is the counter's, not a sync of the step's.
+                for device in devices:
+                    torch.cuda.synchronize(device)
         counts["cuda_syncs"] = sum("synchroniz" in str(w.message) for w in caught)
         names = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
         counts["cuda_kernels"] = sum(not n.lower().startswith(("memcpy", "memset")) for n in names)

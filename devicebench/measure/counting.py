@@ -128,7 +128,7 @@ def count(device: BenchDevice, call: Callable[[], Any], setup: Callable[[], None
     start = time.perf_counter()
     with device.counting() as gpu, counter:
         call()
-        device.synchronize()
+    device.synchronize()  # outside the counters: the wait is not the step's sync
     seconds = time.perf_counter() - start
     work = {
         "ops": dict(sorted(counter.ops.items())),

@@ -78,6 +78,7 @@ class Instructions:
     per_call: int
     calls: tuple[int, ...]
     counted: str
+    tool: str = ""  # callgrind and Valgrind's version: another version may count the same code otherwise
 
     @property
     def spread(self) -> float:
@@ -95,7 +96,8 @@ def instructions_of(info: dict) -> Instructions | None:
     calls = found.get("calls") if isinstance(found.get("calls"), list) else []
     calls = tuple(c for c in (_count(v) for v in calls) if c)
     counted = found.get("counted") if isinstance(found.get("counted"), str) else "one call of the step"
-    return Instructions(per_call, calls or (per_call,), counted[:200])
+    tool = found.get("tool") if isinstance(found.get("tool"), str) else ""
+    return Instructions(per_call, calls or (per_call,), counted[:200], tool[:100])
 
 
 def _amount(key: str, n: float) -> str:
@@ -174,10 +176,10 @@ def side_work(infos: list[dict]) -> Work | None:
 def side_instructions(infos: list[dict]) -> Instructions | None:
     """One side's instructions per call: the median over its runs, every counted call kept."""
     found = [i for i in (instructions_of(info) for info in infos) if i is not None]
-    if not found or len({i.counted for i in found}) > 1:
+    if not found or len({(i.counted, i.tool) for i in found}) > 1:
         return None
     per_call = int(statistics.median(i.per_call for i in found))
-    return Instructions(per_call, tuple(c for i in found for c in i.calls), found[0].counted)
+    return Instructions(per_call, tuple(c for i in found for c in i.calls), found[0].counted, found[0].tool)
 
 
 # --- a benchmark's verdict: read first, decided with one run a side --------------------------------
@@ -189,6 +191,8 @@ def _instructions(base: Instructions | None, cand: Instructions | None, settings
         return "", ""
     if base.counted != cand.counted:
         return INCONCLUSIVE, f"other calls were counted: {base.counted!r} vs {cand.counted!r}"
+    if base.tool != cand.tool:
+        return INCONCLUSIVE, f"counted by other tools: {base.tool!r} vs {cand.tool!r}"
     threshold = settings.instruction_threshold
     noise = max(base.spread, cand.spread)
     ratio = cand.per_call / base.per_call

@@ -233,7 +233,7 @@ def work_changes(runs: list[tuple[Path, Run]], threshold: float = Settings.instr
 def _work_diff(before: dict, after: dict, threshold: float) -> list[str]:
     changes = []
     bi, ai = counters.instructions_of(before), counters.instructions_of(after)
-    if bi and ai and bi.counted == ai.counted and abs(math.log(ai.per_call / bi.per_call)) > math.log1p(threshold):
+    if bi and ai and (bi.counted, bi.tool) == (ai.counted, ai.tool) and abs(math.log(ai.per_call / bi.per_call)) > math.log1p(threshold):
         changes.append(f"instructions per call {bi.per_call:,} -> {ai.per_call:,} ({ai.per_call / bi.per_call:.4f}x)")
     bw, aw = counters.work_of(before), counters.work_of(after)
     if bw and aw and bw.counted == aw.counted:
