@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from devicebench.reading.host import cpu_detail, cpu_model, cpu_threads, fingerprint
+from devicebench.reading.host import cpu_detail, cpu_model, cpu_threads, fingerprint, process_settings
 
 from . import backends, env, precision, sensors
 
@@ -61,6 +61,7 @@ def machine_info() -> dict:
         "cpu_model": cpu,
         "cpu_threads": threads,
         "torch_threads": torch.get_num_threads(),
+        "process_settings": process_settings(),
         "precision": precision.current(),
         "cpu_detail": cpu_detail(),
         "fingerprint": fingerprint(cpu, threads, [g["name"] for g in found], nodes, cpu_detail()),

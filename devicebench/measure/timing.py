@@ -174,6 +174,9 @@ class Measurement:
         self.calls = 0  # calls in timed rounds
         self.extra_calls = 0  # calls pytest-benchmark's profiler made after the timed rounds
         self.result = None  # what the last timed call returned
+        # Process CPU seconds per call of each timed round, read between rounds (never inside the timer).
+        self.cpu_rounds: list[float] = []
+        self._cpu_mark: float | None = None
         # A compiled step (``compile_mode`` recorded by its benchmark): what torch's compiler did in each phase.
         self.compiled = self.info.get("compile_mode") not in (None, compiling.EAGER)
         self.setup_compiles = 0  # compiles in the untimed setups between timed rounds
@@ -257,6 +260,7 @@ class Measurement:
             if self.monitor:
                 self.monitor.start()
         else:
+            self._cpu_round_done()
             self.stop.add(self.loop.round_seconds()[-1])
             if self.monitor:
                 self.monitor.round_done()  # reads the sensors at most every 100 ms, whatever the rounds
@@ -269,6 +273,12 @@ class Measurement:
         if self.use_events:
             self.events.append((self.device.timing_event(), self.device.timing_event()))
         self._prepare()
+        self._cpu_mark = time.process_time()
+
+    def _cpu_round_done(self) -> None:
+        if self._cpu_mark is not None and len(self.cpu_rounds) < self.done:
+            self.cpu_rounds.append((time.process_time() - self._cpu_mark) / self.iterations)
+            self._cpu_mark = None
 
     def _timed_round(self) -> Any:
         """One round, the only thing pytest-benchmark times: ``iterations`` calls between the
@@ -297,7 +307,11 @@ class Measurement:
 
     def record(self) -> None:
         """Why the rounds stopped, how well the median is known, the sensors, the events, the memory."""
+        self._cpu_round_done()  # the last round, where the round limit (not the stop rule) ended them
         info, timed = self.info, self.loop.round_seconds()
+        if self.cpu_rounds:
+            # Every thread's CPU seconds (a spinning OpenMP thread's too), beside the wall clock.
+            info["cpu_median_s"] = quartiles(self.cpu_rounds)[1]
         if self.monitor:
             self.monitor.round_done()
             timed_s = sum(timed) * self.iterations if timed else None  # per call, as stored

@@ -45,6 +45,46 @@ _GENERIC_CPU = re.compile(r"qemu|kvm|virtual", re.IGNORECASE)
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16", "amx_tile", "sve", "asimd")
 
 
+# What a process's environment sets that moves its timings from one process to the next
+# (docs/comparing.md, "Less noise at its source"): recorded in each run, so that two runs
+# timed under different settings are seen to be.
+NOISE_ENV = (
+    "OMP_NUM_THREADS",
+    "OMP_WAIT_POLICY",
+    "GOMP_SPINCOUNT",
+    "KMP_BLOCKTIME",
+    "THP_MEM_ALLOC_ENABLE",
+    "MALLOC_ARENA_MAX",
+    "GLIBC_TUNABLES",
+    "PYTHONHASHSEED",
+)
+ADDR_NO_RANDOMIZE = 0x0040000  # personality(2)'s flag, what `setarch -R` sets
+
+
+def _bracketed(path: str) -> str | None:
+    """The chosen one of a sysfs choice list (``always [madvise] never`` -> ``madvise``)."""
+    try:
+        match = re.search(r"\[(\w+)\]", Path(path).read_text())
+    except OSError:
+        return None
+    return match.group(1) if match else None
+
+
+def process_settings() -> dict:
+    """This process's settings that change how alike its timings are to the next process's."""
+    settings = {name: os.environ[name] for name in NOISE_ENV if name in os.environ}
+    preload = os.environ.get("LD_PRELOAD")
+    if preload:
+        settings["LD_PRELOAD"] = " ".join(Path(part).name for part in preload.split())  # names, not paths
+    settings["transparent_hugepage"] = _bracketed("/sys/kernel/mm/transparent_hugepage/enabled")
+    try:
+        personality = int(Path("/proc/self/personality").read_text(), 16)
+        settings["aslr"] = not personality & ADDR_NO_RANDOMIZE
+    except (OSError, ValueError):
+        settings["aslr"] = None
+    return settings
+
+
 def cpu_is_named(name: str) -> bool:
     """Whether a CPU's name tells its generation apart: it carries a model number, and no hypervisor's word."""
     bare = re.sub(r"\((r|tm)\)|@\s*[\d.]+\s*ghz", " ", name, flags=re.IGNORECASE)

@@ -142,6 +142,7 @@ KEYS = {
         ("target_precision", "float?", "", "the half-width the rounds aimed at (--bench-precision); null for a fixed count"),
         ("timed_rounds_s", "float", "s", "seconds spent in timed rounds"),
         ("setup_s", "float", "s", "building the step: model and data on the device, a graph's capture"),
+        ("cpu_median_s", "float", "s", "median process CPU seconds per call of the timed rounds (all threads, spinning ones too), read between rounds"),
         ("cuda_event_median_s", "float", "s", "median per call by CUDA events around the same calls"),
         ("cuda_event_q1_s", "float", "s", "first quartile by CUDA events"),
         ("cuda_event_q3_s", "float", "s", "third quartile by CUDA events"),
