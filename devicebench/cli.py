@@ -7,6 +7,7 @@
   devicebench report --out report    every stored run: index.html, summary.md, charts
   devicebench export latest          one run in github-action-benchmark's format
   devicebench history results        where each benchmark's level moved: change points, code or machine
+  devicebench ab main                run main and your working tree interleaved, and gate like compare
 
 Exit status: 0 fine, 1 a regression was found (or a check failed), 2 bad input or runs
 that cannot be compared (one line on stderr), 3 an inconclusive comparison when
@@ -197,10 +198,37 @@ def _add_outputs(sub) -> list:
     return [speed, exp]
 
 
+def _add_ab(sub) -> None:
+    ab = sub.add_parser(
+        "ab",
+        help="run a baseline commit and your change interleaved, and gate: exit 1 on a regression",
+        usage="devicebench ab BASE [HEAD] [options] [-- PYTEST ARGS]",
+        description="Checks BASE out into a temporary git worktree and runs each side's own code (PYTHONPATH at its tree) "
+        "in fresh pytest processes, the sides in a random order each round, until compare's rules decide: exact work "
+        "(counted operations, host reads, copies, FLOPs; instructions with --bench-instructions) after one run a side, "
+        "wall time after --repeats runs a side, or earlier when every benchmark is unchanged or faster. PYTEST ARGS "
+        "(after --) default to: benches --benchmark-only. Exit status as compare's: 0 no regression, 1 a regression, "
+        "2 bad input or not comparable, 3 inconclusive with --fail-inconclusive, 130 interrupted. "
+        "Example: devicebench ab main -- benches --benchmark-only -k 'cpu and matmul'",
+    )
+    ab.add_argument("base", metavar="BASE", help="the baseline: a git revision (main, HEAD~1, a tag, a commit)")
+    ab.add_argument("head", metavar="HEAD", nargs="?", help="the change: a git revision (default: the working tree, uncommitted changes included)")
+    ab.add_argument("--repeats", type=_count(1, 100), default=5, metavar="N", help="most runs a side; a slowdown in wall time is judged after N (default 5)")
+    ab.add_argument("--max-minutes", type=_number(float, 0, 10080, inclusive=False), metavar="M", help="start no round that would end after M minutes")
+    ab.add_argument("--out", metavar="DIR", help="where the runs, logs and verdicts go (default: .benchmarks/ab/<date-time>)")
+    ab.add_argument("--seed", type=int, default=None, help="seed of the rounds' random order (default: from the clock; recorded)")
+    ab.add_argument("--as-is", action="store_true", help="run the processes as this shell would, without ab's quieter process settings")
+    _add_compare_options(ab)
+    ab.add_argument("--format", choices=FORMATS, default="table", help="how the verdict is printed (compare.md and compare.json are written too)")
+    ab.add_argument("--fail-inconclusive", action="store_true", help="exit 3 when a verdict is inconclusive")
+    ab.set_defaults(func=commands.cmd_ab, pytest_args=[])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="devicebench", description=__doc__.split("Exit status")[0].strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_info(sub)
+    _add_ab(sub)
     reads_runs = [*_add_checks(sub), _add_compare(sub), *_add_outputs(sub)]
     for command in reads_runs:
         command.add_argument("--results", default="results", help=RESULTS_HELP)
@@ -208,7 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = None
+    if argv[:1] == ["ab"] and "--" in argv:  # ab's own options, then pytest's
+        at = argv.index("--")
+        argv, extra = argv[:at], argv[at + 1 :]
     args = build_parser().parse_args(argv)
+    if extra is not None:
+        args.pytest_args = extra
     try:
         return args.func(args)
     except BrokenPipeError:  # `devicebench show ... | head`: the reader left; nothing is wrong

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from collections import Counter
 from pathlib import Path
@@ -214,6 +215,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         parts = "; ".join(f"{k}: {b!r} vs {c!r}" for k, b, c in result.hardware_diff)
         _fail(f"{base_label} and {cand_label} come from different machines ({parts}); --allow-mismatch compares them anyway")
     print(render.comparison(result, args.format, base_label, cand_label))
+    return exit_status(result, base_label, cand_label, args.fail_inconclusive)
+
+
+def exit_status(result, base_label: str, cand_label: str, fail_inconclusive: bool) -> int:
+    """A comparison's exit status, with the one line on stderr that says why where it is not 0 or 1."""
+    from .reading import render
+
     if result.regressions:
         return EXIT_REGRESSION
     if result.environment_regressions:
@@ -226,10 +234,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not result.compared:
         print(f"devicebench: not comparable: no benchmark of {cand_label} could be compared with {base_label}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if result.inconclusive and args.fail_inconclusive:
+    if result.inconclusive and fail_inconclusive:
         print(f"devicebench: inconclusive: {render.plain(', '.join(result.inconclusive))} (--fail-inconclusive)", file=sys.stderr)
         return EXIT_INCONCLUSIVE
     return EXIT_OK
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    from . import ab
+
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(2**31)
+    return ab.main(args)
 
 
 def cmd_speedup(args: argparse.Namespace) -> int:

@@ -474,3 +474,17 @@ def test_an_inconclusive_slowdown_beyond_the_threshold_is_never_summed_up_as_no_
     code, out, _ = run_cli("compare", str(golden("seed-a")), str(golden("seed-slow")), "--no-history", "--format", "json", capsys=capsys)
     unconfirmed = {u["name"]: (u["direction"], u["ratio"]) for u in json.loads(out)["unconfirmed"]}
     assert unconfirmed["test_matmul[cpu-fp32]"][0] == "slowdown" and unconfirmed["test_matmul[cpu-fp32]"][1] > 1.3
+
+
+def test_sides_run_under_different_process_settings_are_said_not_like_for_like():
+    base, cand = runs_of("A", 0, 1)[0], copy.deepcopy(runs_of("B", 0, 1)[0])
+    base["machine_info"]["devicebench"]["process_settings"] = {"transparent_hugepage": "madvise", "aslr": True}
+    cand["machine_info"]["devicebench"]["process_settings"] = {"OMP_NUM_THREADS": "1", "transparent_hugepage": "madvise", "aslr": False}
+    [warning] = [w for w in compare.compare_runs(base, cand).warnings if "process settings" in w]
+    assert warning == "the sides ran under different process settings (OMP_NUM_THREADS: unset vs 1, aslr: True vs False): their times are not like for like"
+    # A run file is untrusted: unknown names and values that are not plain words are left out.
+    cand["machine_info"]["devicebench"]["process_settings"] = {"<script>": "1", "OMP_WAIT_POLICY": "<b>x</b>", "transparent_hugepage": "madvise", "aslr": True}
+    assert not [w for w in compare.compare_runs(base, cand).warnings if "process settings" in w]
+    # Runs stored before the settings were recorded compare as they did.
+    del cand["machine_info"]["devicebench"]["process_settings"]
+    assert not [w for w in compare.compare_runs(base, cand).warnings if "process settings" in w]

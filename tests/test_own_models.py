@@ -138,7 +138,7 @@ def test_show_export_and_report_read_them(two_runs, tmp_path):
 
 
 def test_the_ci_recipe_gates_another_project(tmp_path):
-    """docs/ci.md's loop, two runs a side, on a project of one's own: the folders compare, unchanged code passes."""
+    """docs/ci.md's step, two runs a side at most, on a git repository of one's own: unchanged code passes, and the summary is written."""
     root = tmp_path / "project"
     (root / "tests" / "bench").mkdir(parents=True)
     (root / "tests" / "bench" / "test_step.py").write_text(
@@ -146,12 +146,14 @@ def test_the_ci_recipe_gates_another_project(tmp_path):
         "    x = torch.randn(128, 128, device=device.torch_device)\n"
         "    bench.run(device, lambda: x @ x)\n    bench.throughput('tflops', 2 * 128**3 / 1e12)\n"
     )
-    for _ in range(2):
-        for side in ("baseline", "candidate"):
-            cmd = [sys.executable, "-m", "pytest", "tests/bench", "--benchmark-only", "--bench-devices=cpu", "-q", "-p", "no:randomly",
-                   "--benchmark-autosave", f"--benchmark-storage=file://{tmp_path / 'runs' / side}"]
-            proc = subprocess.run(cmd, cwd=root, env=_env(), capture_output=True, text=True, timeout=300)
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-    gate = devicebench(root, "compare", str(tmp_path / "runs" / "baseline"), str(tmp_path / "runs" / "candidate"), "--format", "markdown")
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "a benchmark"]):
+        subprocess.run(["git", *cmd], cwd=root, env={**_env(), **identity}, check=True, capture_output=True)
+    summary = tmp_path / "summary.md"
+    cmd = [sys.executable, "-m", "devicebench", "ab", "HEAD", "--repeats", "2", "--out", str(tmp_path / "ab")]
+    cmd += ["--", "tests/bench", "--benchmark-only", "--bench-devices=cpu", "-q", "-p", "no:randomly"]
+    gate = subprocess.run(cmd, cwd=root, env={**_env(), "GITHUB_STEP_SUMMARY": str(summary)}, capture_output=True, text=True, timeout=600)
     assert gate.returncode == 0, gate.stdout + gate.stderr
-    assert "2 runs" in gate.stdout and "test_step[cpu]" in gate.stdout
+    assert "test_step[cpu]" in gate.stdout
+    assert summary.read_text().startswith("## devicebench compare: base (") and "test_step[cpu]" in summary.read_text()
+    assert (tmp_path / "ab" / "report" / "index.html").is_file()

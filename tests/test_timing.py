@@ -150,6 +150,15 @@ def test_setup_is_not_timed_and_its_work_finishes_first(probes):
     assert min(bench["stats"]["data"]) >= SHORT_S
 
 
+def test_each_rounds_cpu_seconds_are_the_steps_read_outside_the_timer(probes):
+    bench = probes["test_cpu_seconds_of_the_step_not_of_its_setup"]
+    cpu = bench["extra_info"]["cpu_median_s"]
+    assert LONG_S <= cpu < SETUP_S  # the spinning step's CPU time, not the setup's spin before it
+    assert cpu <= bench["stats"]["median"] * 1.5
+    # A step whose work is the (fake) device's waits without spinning the CPU: little CPU time.
+    assert probes["test_long_step"]["extra_info"]["cpu_median_s"] < LONG_S / 2
+
+
 def test_a_device_without_events_still_waits_for_its_queue(probes):
     bench = probes["test_queue_without_events"]
     assert bench["extra_info"]["iterations"] > 1

@@ -1,6 +1,5 @@
 """The CI workflows: valid, pinned, and their gate working on real runs of the suite."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -38,66 +37,21 @@ def test_permissions_are_minimal_and_superseded_runs_cancelled():
         assert "cancel-in-progress: true" in text
 
 
-INTERLEAVED = Path(__file__).parent / "data" / "runs" / "interleaved"
+def test_bench_gate_is_a_one_line_wrapper_of_devicebench_ab():
+    script = ROOT / ".ci" / "bench-gate"
+    code = [line for line in script.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert code == ['exec devicebench ab "$@"']
+    proc = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: devicebench ab BASE [HEAD]"), proc.stdout + proc.stderr
 
 
-def gate(tmp_path: Path, baseline: str, candidate: str, folder: str = "runs") -> tuple[subprocess.CompletedProcess, Path]:
-    """``.ci/bench-gate`` on copies of two sides of the interleaved runs (A, B unchanged; S matmul slower)."""
-    sides = {}
-    for side, name in (("baseline", baseline), ("candidate", candidate)):
-        dest = tmp_path / folder / side / "Linux-CPython-3.11-64bit"
-        shutil.copytree(INTERLEAVED / name, dest)
-        sides[side] = str(dest.parent)
-    summary = tmp_path / "summary.md"
-    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
-    out = tmp_path / folder / "gate out"
-    proc = subprocess.run(
-        ["bash", str(ROOT / ".ci" / "bench-gate"), sides["baseline"], sides["candidate"], str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    return proc, out
-
-
-def test_the_gate_passes_unchanged_runs_and_writes_its_summary(tmp_path):
-    proc, out = gate(tmp_path, "A", "B")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    summary = (tmp_path / "summary.md").read_text()
-    assert summary.startswith("## devicebench compare: 7 runs") and "no regression" in summary
-    assert (out / "compare.json").is_file() and (out / "report" / "index.html").is_file()
-
-
-def test_the_gate_fails_slowed_runs(tmp_path):
-    proc, out = gate(tmp_path, "A", "S")
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "1 regression(s): `test_matmul[cpu-fp32]` (slower)" in (out / "compare.md").read_text()
-    assert len(list((out / "report" / "charts").glob("*.png"))) == 3
-
-
-def test_the_gate_takes_paths_with_spaces(tmp_path):
-    proc, out = gate(tmp_path, "A", "S", folder="runs of mine")
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert (out / "report" / "index.html").is_file() and "could not" not in proc.stderr
-
-
-def test_the_gate_without_runs_is_bad_input(tmp_path):
-    (tmp_path / "empty").mkdir()
-    proc = subprocess.run(
-        ["bash", str(ROOT / ".ci" / "bench-gate"), str(tmp_path / "empty"), str(INTERLEAVED / "A"), str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 2 and "no stored runs in this folder" in proc.stderr
-
-
-def test_the_gpu_job_runs_baseline_and_candidate_interleaved_on_its_machine():
-    """Not one fresh run against the last file a sort of results/ happens to pick."""
+def test_both_jobs_gate_with_devicebench_ab_on_their_own_machine():
+    """The baseline commit runs beside the candidate in the same job: never one fresh run
+    against the last file a sort of results/ happens to pick."""
     text = (ROOT / ".github" / "workflows" / "bench.yml").read_text()
-    gpu = text[text.index("\n  gpu:") :]
-    assert "sort | tail" not in gpu and "git worktree add" in gpu
-    assert 'for _ in $(seq "$GPU_REPEATS")' in gpu and "for side in baseline candidate" in gpu
+    cpu, gpu = text[text.index("\n  cpu:") : text.index("\n  gpu:")], text[text.index("\n  gpu:") :]
+    assert "sort | tail" not in text and "for side in" not in text
+    assert 'devicebench ab "$BASE_SHA" --repeats 1 --out "$RUNNER_TEMP/work" -- benches --benchmark-only -q --bench-size=smoke --bench-instructions' in cpu
+    assert 'devicebench ab "$BASE_SHA" --repeats "$CPU_REPEATS"' in cpu
+    assert 'devicebench ab "$BASE_SHA" --repeats "$GPU_REPEATS"' in gpu
     assert re.search(r'GPU_REPEATS: "([5-9]|\d\d)"', text)
-    assert 'bash .ci/bench-gate "$RUNNER_TEMP/runs/baseline" "$RUNNER_TEMP/runs/candidate"' in gpu

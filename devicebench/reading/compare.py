@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 from . import counters, stats, work
 from . import quality as _quality_mod
-from .machines import _cpu_detail_unknown, hardware_diff, software_changes
+from .machines import _cpu_detail_unknown, hardware_diff, settings_differ, software_changes
 from .runs import Result, Run, as_run
 from .verdicts import (
     ADDED,
@@ -267,6 +267,9 @@ def _side_warnings(base_runs: list[Run], cand_runs: list[Run]) -> list[str]:
     unknown_cpu = _cpu_detail_unknown(base_runs[0], cand_runs[0])
     if unknown_cpu:
         warnings.append(unknown_cpu)
+    differ = settings_differ(base_runs[0], cand_runs[0])
+    if differ:
+        warnings.append(f"the sides ran under different process settings ({differ}): their times are not like for like")
     return warnings
 
 

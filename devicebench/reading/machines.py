@@ -3,6 +3,9 @@ software whose change it reports, and what a stored run must share to lend its s
 
 from __future__ import annotations
 
+import re
+
+from .host import NOISE_ENV
 from .runs import Run, as_run
 from .verdicts import HARDWARE_KEYS, SOFTWARE_KEYS
 
@@ -49,3 +52,27 @@ def history_key(run: dict | Run) -> tuple:
     """What a stored run must share with the compared ones to lend its spread: fingerprint, size, software."""
     run = as_run(run)
     return (run.fingerprint.get("id"), run.size, tuple(run.machine.get(k) for k in SOFTWARE_KEYS))
+
+
+_SETTING_VALUE = re.compile(r"[\w.,:=/+ -]{0,60}")
+
+
+def _process_settings(run: Run) -> dict | None:
+    """The settings a run recorded that move timings between processes (read from an untrusted file: known names, plain values)."""
+    found = run.machine.get("process_settings")
+    if not isinstance(found, dict):
+        return None
+    known = (*NOISE_ENV, "LD_PRELOAD", "transparent_hugepage", "aslr")
+    kept = {k: v for k, v in found.items() if k in known and (v is None or isinstance(v, bool) or (isinstance(v, str) and _SETTING_VALUE.fullmatch(v)))}
+    threads = run.machine.get("torch_threads")
+    if isinstance(threads, int) and not isinstance(threads, bool):
+        kept["torch threads"] = threads
+    return kept
+
+
+def settings_differ(base_run: Run, cand_run: Run) -> str:
+    """What differs between two runs' process settings, where both recorded them."""
+    base, cand = _process_settings(base_run), _process_settings(cand_run)
+    if base is None or cand is None:
+        return ""
+    return ", ".join(f"{k}: {base.get(k, 'unset')} vs {cand.get(k, 'unset')}" for k in sorted(set(base) | set(cand), key=str) if base.get(k) != cand.get(k))

@@ -88,6 +88,19 @@ def test_setup_queues_work_and_sleeps(benchmark):
     _record(benchmark, device, calls)
 
 
+def _spin(seconds: float) -> None:
+    """CPU work: the process's CPU clock moves with the wall clock."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_cpu_seconds_of_the_step_not_of_its_setup(benchmark):
+    """The step spins the CPU for LONG_S, its setup for SETUP_S: only the step's is the round's CPU time."""
+    device = FakeQueueCpu()
+    measure(benchmark, device, lambda: _spin(LONG_S), setup=lambda: _spin(SETUP_S), rounds=ROUNDS)
+
+
 def test_queue_without_events(benchmark):
     device, calls = FakeQueueCpu(), []
     measure(benchmark, device, _launcher(device, SHORT_S, calls), rounds=ROUNDS)
