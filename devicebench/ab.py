@@ -19,8 +19,9 @@ far (no stored history: only these runs):
   lower the false alarms. ``--max-minutes`` starts no round that would not end in time.
 
 Runs go to ``--out`` (default ``.benchmarks/ab/<time>``): ``base/`` and ``head/`` (pytest-
-benchmark storage, one log per run), ``compare.md``, ``compare.json``, ``report/`` (``devicebench report`` of both sides) and ``ab.json`` (what
-ran, in which order, how long each took, and why it stopped). The exit status is
+benchmark storage, one log per run), ``compare.md``, ``compare.json``, ``report/``
+(``devicebench report`` of both sides) and ``ab.json`` (what ran, in which order, how long
+each took, and why it stopped). The exit status is
 ``compare``'s: 0 no regression, 1 a regression, 2 bad input or not comparable, 3
 inconclusive with ``--fail-inconclusive``; 130 when interrupted (the runs so far are kept).
 """
@@ -50,9 +51,6 @@ OWN_OPTIONS = ("--benchmark-storage", "--benchmark-autosave", "--benchmark-save"
 # Counted once: instructions per call do not vary between runs of the same code (measured).
 FIRST_ROUND_ONLY = ("--bench-instructions",)
 # pytest's own exit statuses that mean no benchmark was judged: stop, and say where to look.
-# The process settings the noise study found to make fresh processes agree best here.
-QUIET_PREFIX: tuple[str, ...] = ()
-QUIET_ENVIRONMENT: dict[str, str] = {}
 PYTEST_FAILED_TO_RUN = {2: "interrupted", 3: "an internal error", 4: "a usage error", 5: "no tests collected"}
 
 
@@ -118,9 +116,11 @@ def pytest_args(given: list[str]) -> list[str]:
     return args
 
 
-def side_environment(tree: Path, noise: dict[str, str]) -> dict[str, str]:
-    """This environment, with the side's tree (and its src/, where it has one) first on the path."""
-    env = {**os.environ, **noise}
+def side_environment(tree: Path) -> dict[str, str]:
+    """This environment, with the side's tree (and its src/, where it has one) first on the path.
+    Nothing else is changed: no process setting measured here made fresh processes agree
+    better (docs/comparing.md, "Less noise at its source")."""
+    env = dict(os.environ)
     paths = [str(tree)] + ([str(tree / "src")] if (tree / "src").is_dir() else [])
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
@@ -135,8 +135,6 @@ class Plan:
     max_s: float | None
     seed: int
     args: list[str]
-    prefix: list[str]  # a command the runs start under (setarch -R: no address randomization)
-    noise: dict[str, str]  # environment the runs get (docs/comparing.md, "Less noise at its source")
     subdir: Path  # where in the tree pytest runs (where ab was started, relative to the repository)
 
 
@@ -147,17 +145,20 @@ def _stored(storage: Path) -> set[Path]:
 def run_once(side: Side, plan: Plan, round_no: int) -> None:
     """One fresh pytest process of ``side``; its run lands in the side's storage."""
     args = [a for a in plan.args if round_no == 1 or a not in FIRST_ROUND_ONLY]
-    cmd = [*plan.prefix, sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider"]
     cmd += [f"--benchmark-storage=file://{side.storage}", "--benchmark-autosave"]
     logs = side.storage / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"run-{round_no:03d}.log"
+    where = side.tree / plan.subdir
+    if not where.is_dir():
+        raise AbError(f"{side.label} ({side.commit[:10]}) has no folder {plan.subdir}: run ab from a folder both sides have")
     before = _stored(side.storage)
     began = time.perf_counter()
     with open(log, "w") as out:
-        out.write(f"$ {shlex.join(cmd)}\n(in {side.tree / plan.subdir})\n")
+        out.write(f"$ {shlex.join(cmd)}\n(in {where})\n")
         out.flush()
-        status = subprocess.run(cmd, cwd=side.tree / plan.subdir, env=side_environment(side.tree, plan.noise), stdout=out, stderr=subprocess.STDOUT).returncode
+        status = subprocess.run(cmd, cwd=where, env=side_environment(side.tree), stdout=out, stderr=subprocess.STDOUT).returncode
     seconds = time.perf_counter() - began
     new = sorted(_stored(side.storage) - before)
     side.runs.append({"round": round_no, "pytest_exit": status, "seconds": round(seconds, 1), "run": [str(p) for p in new], "log": str(log)})
@@ -223,7 +224,6 @@ def _record(out: Path, plan: Plan, sides: tuple[Side, Side], orders: list[list[s
     record = {
         "seed": plan.seed,
         "pytest_args": plan.args,
-        "process": {"prefix": plan.prefix, "environment": plan.noise},
         "rounds": orders,
         "stopped": reason,
         "sides": {s.label: {"named": s.named, "commit": s.commit, "modified": s.modified, "runs": s.runs} for s in sides},
@@ -250,25 +250,14 @@ def _report(result, out: Path, fmt: str, labels: tuple[str, str], settings) -> N
     print(markdown if fmt == "markdown" else render.comparison(result, fmt, *labels))
 
 
-def process_settings(as_is: bool) -> tuple[list[str], dict[str, str]]:
-    """(command prefix, environment) under which the runs of both sides vary least from one
-    process to the next (measured: docs/comparing.md, "Less noise at its source"); nothing
-    with ``--as-is``."""
-    if as_is:
-        return [], {}
-    prefix, env = list(QUIET_PREFIX), dict(QUIET_ENVIRONMENT)
-    if prefix and subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
-        print(f"devicebench ab: {shlex.join(prefix)} is refused here; the runs keep address randomization", file=sys.stderr)
-        prefix = []
-    return prefix, env
-
-
 def run(args: argparse.Namespace) -> int:
     """The command: rounds until the evidence decides, then ``compare``'s verdict and exit status."""
     here = Path.cwd()
     repo = Path(_git(here, "rev-parse", "--show-toplevel"))
     out = Path(args.out or f".benchmarks/ab/{time.strftime('%Y%m%d-%H%M%S')}").resolve()
-    plan = Plan(args.repeats, args.max_minutes * 60 if args.max_minutes else None, args.seed, pytest_args(args.pytest_args), *process_settings(args.as_is), here.resolve().relative_to(repo.resolve()))
+    max_s = args.max_minutes * 60 if args.max_minutes else None
+    subdir = here.resolve().relative_to(repo.resolve())
+    plan = Plan(args.repeats, max_s, args.seed, pytest_args(args.pytest_args), subdir)
     settings = compare_settings(args)
     orders: list[list[str]] = []
     reason, result = "", None
@@ -276,8 +265,7 @@ def run(args: argparse.Namespace) -> int:
         base, head = _sides(stack, repo, args.base, args.head, out)
         out.mkdir(parents=True, exist_ok=True)
         print(f"devicebench ab: {base.describe()}; {head.describe()}", file=sys.stderr)
-        settings_line = " ".join([*(f"{k}={v}" for k, v in plan.noise.items()), *plan.prefix]) or "as this shell has them"
-        print(f"devicebench ab: pytest {shlex.join(plan.args)}, up to {plan.repeats} runs a side, order seed {plan.seed}, process settings: {settings_line}", file=sys.stderr)
+        print(f"devicebench ab: pytest {shlex.join(plan.args)}, up to {plan.repeats} runs a side, order seed {plan.seed}", file=sys.stderr)
         rng, began = random.Random(plan.seed), time.perf_counter()
         try:
             for round_no in range(1, plan.repeats + 1):
@@ -310,6 +298,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    """The command, with bad input as one line and exit 2; a seed is drawn when none is given."""
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(2**31)
     try:
         return run(args)
     except AbError as exc:

@@ -198,6 +198,12 @@ def _add_outputs(sub) -> list:
     return [speed, exp]
 
 
+def _cmd_ab(args: argparse.Namespace) -> int:
+    from . import ab
+
+    return ab.main(args)
+
+
 def _add_ab(sub) -> None:
     ab = sub.add_parser(
         "ab",
@@ -217,11 +223,10 @@ def _add_ab(sub) -> None:
     ab.add_argument("--max-minutes", type=_number(float, 0, 10080, inclusive=False), metavar="M", help="start no round that would end after M minutes")
     ab.add_argument("--out", metavar="DIR", help="where the runs, logs and verdicts go (default: .benchmarks/ab/<date-time>)")
     ab.add_argument("--seed", type=int, default=None, help="seed of the rounds' random order (default: from the clock; recorded)")
-    ab.add_argument("--as-is", action="store_true", help="run the processes as this shell would, without ab's quieter process settings")
     _add_compare_options(ab)
     ab.add_argument("--format", choices=FORMATS, default="table", help="how the verdict is printed (compare.md and compare.json are written too)")
     ab.add_argument("--fail-inconclusive", action="store_true", help="exit 3 when a verdict is inconclusive")
-    ab.set_defaults(func=commands.cmd_ab, pytest_args=[])
+    ab.set_defaults(func=_cmd_ab, pytest_args=[])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from collections import Counter
 from pathlib import Path
@@ -238,14 +237,6 @@ def exit_status(result, base_label: str, cand_label: str, fail_inconclusive: boo
         print(f"devicebench: inconclusive: {render.plain(', '.join(result.inconclusive))} (--fail-inconclusive)", file=sys.stderr)
         return EXIT_INCONCLUSIVE
     return EXIT_OK
-
-
-def cmd_ab(args: argparse.Namespace) -> int:
-    from . import ab
-
-    if args.seed is None:
-        args.seed = random.SystemRandom().randrange(2**31)
-    return ab.main(args)
 
 
 def cmd_speedup(args: argparse.Namespace) -> int:

@@ -9,10 +9,11 @@ unchanged code, and code whose NAME benchmarks were made slower. Each trial draw
 without replacement and plays ``ab``'s rounds on them with ``ab``'s own stop rule and
 ``compare``'s verdicts: A/A trials draw both sides from UNCHANGED (a false alarm: any
 regression), A/B trials the baseline from UNCHANGED and the change from SLOWED (a catch:
-every NAME benchmark judged slower, nothing else). Trials share processes (a pool of 20
-gives only two disjoint 5-a-side pairs), so the rates are resampled estimates: the table
-says how many processes were behind them. Prints the rates, the runs a side each needed,
-and writes ``rates.json`` beside UNCHANGED.
+every NAME benchmark judged slower; each NAME benchmark's own rate too). Trials share
+processes (a pool of 20 gives only two disjoint 5-a-side pairs), so the rates are resampled
+estimates: the table says how many processes were behind them. Prints the rates and the
+runs a side each needed. The study's processes are committed: ``tests/data/runs/noise/``
+(``tests/test_ab_rates.py`` holds ``ab`` to the figures).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def pool(folder: Path) -> list[runs.Run]:
     return [runs.load(p) for p in sorted(folder.glob("*.json"))]
 
 
+def slowdown(same: list, slow: list, name: str) -> float:
+    """The slowed code's median over the unchanged code's, of the processes' medians."""
+    medians = [[r.by_name()[name].median_s for r in group if name in r.by_name()] for group in (same, slow)]
+    return round(statistics.median(medians[1]) / statistics.median(medians[0]), 3)
+
+
 def play(base: list, head: list, repeats: int, settings: compare.Settings):
     """ab's rounds on runs already made: (the final comparison, runs a side used)."""
     for k in range(1, repeats + 1):
@@ -43,6 +50,37 @@ def play(base: list, head: list, repeats: int, settings: compare.Settings):
         if stop_reason(result, k, repeats):
             return result, k
     return result, repeats
+
+
+def rates(same: list, slow: list, repeats: int, trials: int, slowed_name: str = "test_linear_regression", seed: int = 0) -> dict:
+    """A/A false alarms and A/B catches of ab's procedure, ``trials`` resampled trials each."""
+    rng, settings = random.Random(seed), compare.Settings()
+    alarms, caught, others, each, used = 0, 0, 0, {}, {"aa": [], "ab": []}
+    for _ in range(trials):
+        drawn = rng.sample(same, 2 * repeats)
+        result, k = play(drawn[:repeats], drawn[repeats:], repeats, settings)
+        alarms += bool(result.regressions)
+        used["aa"].append(k)
+        result, k = play(rng.sample(same, repeats), rng.sample(slow, repeats), repeats, settings)
+        slower = {v.name for v in result.verdicts if v.status == SLOWER}
+        targets = {v.name for v in result.verdicts if v.name.startswith(slowed_name) and not v.reference}
+        caught += bool(targets) and targets <= slower
+        others += bool(slower - targets)
+        for name in targets:
+            each[name] = each.get(name, 0) + (name in slower)
+        used["ab"].append(k)
+    return {
+        "processes": {"unchanged": len(same), "slowed": len(slow)},
+        "repeats": repeats,
+        "trials": trials,
+        "false_alarms": alarms / trials,
+        "aa_runs_a_side_mean": statistics.mean(used["aa"]),
+        "caught": caught / trials,
+        "caught_each": {name: n / trials for name, n in sorted(each.items())},
+        "slowdown_each": {name: slowdown(same, slow, name) for name in sorted(each)},
+        "other_benchmarks_flagged": others / trials,
+        "ab_runs_a_side_mean": statistics.mean(used["ab"]),
+    }
 
 
 def main() -> int:
@@ -53,32 +91,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--slowed-name", default="test_linear_regression", help="the benchmarks the slowed code made slower (a name prefix)")
     args = parser.parse_args()
-    same, slow = pool(args.unchanged), pool(args.slowed)
-    rng, settings = random.Random(0), compare.Settings()
-    found = {"aa": {"alarms": 0, "runs": []}, "ab": {"caught": 0, "runs": [], "others": 0}}
-    for _ in range(args.trials):
-        drawn = rng.sample(same, 2 * args.repeats)
-        result, used = play(drawn[: args.repeats], drawn[args.repeats :], args.repeats, settings)
-        found["aa"]["alarms"] += bool(result.regressions)
-        found["aa"]["runs"].append(used)
-        base, head = rng.sample(same, args.repeats), rng.sample(slow, args.repeats)
-        result, used = play(base, head, args.repeats, settings)
-        slower = {v.name for v in result.verdicts if v.status == SLOWER}
-        targets = {v.name for v in result.verdicts if v.name.startswith(args.slowed_name) and not v.reference}
-        found["ab"]["caught"] += bool(targets) and targets <= slower
-        found["ab"]["others"] += bool(slower - targets)
-        found["ab"]["runs"].append(used)
-    summary = {
-        "processes": {"unchanged": len(same), "slowed": len(slow)},
-        "repeats": args.repeats,
-        "trials": args.trials,
-        "false_alarms": found["aa"]["alarms"] / args.trials,
-        "aa_runs_a_side_mean": statistics.mean(found["aa"]["runs"]),
-        "caught": found["ab"]["caught"] / args.trials,
-        "other_benchmarks_flagged": found["ab"]["others"] / args.trials,
-        "ab_runs_a_side_mean": statistics.mean(found["ab"]["runs"]),
-    }
-    (args.unchanged.parent / "rates.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = rates(pool(args.unchanged), pool(args.slowed), args.repeats, args.trials, args.slowed_name)
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import scipy.stats  # noqa: E402
+
 from devicebench.reading import stats  # noqa: E402
 
 SELECTION = "cpu and (test_matmul or (test_linear_regression and (eager or fused)))"
@@ -48,6 +50,8 @@ SETTINGS = {
     "thp-torch": ({"THP_MEM_ALLOC_ENABLE": "1"}, [], None),
     "jemalloc": ({"LD_PRELOAD": str(JEMALLOC)}, [], None),
     "aslr-off+threads-1": ({"OMP_NUM_THREADS": "1"}, ["setarch", os.uname().machine, "-R"], None),
+    # As "default", in the tree --slowed-tree names (code made slower on purpose): ab's error rates (tests/ab_rates.py).
+    "slowed": ({}, [], None),
 }
 
 
@@ -58,7 +62,7 @@ def thp_mode() -> str | None:
         return None
 
 
-def one_process(out: Path, name: str, index: int, tree: Path) -> None:
+def one_process(out: Path, name: str, index: int, tree: Path, slowed: Path | None = None) -> None:
     env_add, prefix, thp = SETTINGS[name]
     path = out / name / f"{index:03d}.json"
     if path.exists():
@@ -68,6 +72,8 @@ def one_process(out: Path, name: str, index: int, tree: Path) -> None:
     if thp is not None:
         THP.write_text(thp)
     try:
+        if name == "slowed":
+            tree = slowed
         env = {**os.environ, **env_add, "PYTHONPATH": str(tree)}
         cmd = [*prefix, sys.executable, "-m", "pytest", "benches", "--benchmark-only", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
         cmd += ["-k", SELECTION, f"--benchmark-json={path}.part"]
@@ -102,9 +108,10 @@ def spread(values: list[float]) -> tuple[float, float, int | None]:
 
 def table(out: Path) -> str:
     lines = [
-        "| setting | benchmark | processes | median | wall sd | wall range | runs for 10% | CPU s | CPU sd | CPU range |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| setting | benchmark | processes | median | wall sd | wall range | spread vs default: p | runs for 10% | CPU s | CPU sd | CPU range |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    default = medians(out / "default") if (out / "default").is_dir() else {}
     for name in SETTINGS:
         if not (out / name).is_dir():
             continue
@@ -112,7 +119,11 @@ def table(out: Path) -> str:
             if len(per["wall"]) < 2:
                 continue
             sd, rng, needed = spread(per["wall"])
-            cells = [name, f"`{bench}`", str(len(per["wall"])), f"{statistics.median(per['wall']):.4g} s", f"{sd:.1%}", f"{rng:.1%}", str(needed or "-")]
+            # Brown-Forsythe: do the log medians scatter differently from the default setting's?
+            base = [math.log(v) for v in default.get(bench, {}).get("wall", [])]
+            p = scipy.stats.levene([math.log(v) for v in per["wall"]], base, center="median").pvalue if name != "default" and len(base) > 2 else None
+            cells = [name, f"`{bench}`", str(len(per["wall"])), f"{statistics.median(per['wall']):.4g} s", f"{sd:.1%}", f"{rng:.1%}"]
+            cells += ["" if p is None else f"{p:.2g}", str(needed or "-")]
             if len(per["cpu"]) >= 2:
                 csd, crng, _ = spread(per["cpu"])
                 cells += [f"{statistics.median(per['cpu']):.4g}", f"{csd:.1%}", f"{crng:.1%}"]
@@ -128,6 +139,7 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=20)
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated, of " + ", ".join(SETTINGS))
     parser.add_argument("--tree", type=Path, default=ROOT, help="the source tree to time (default: this one)")
+    parser.add_argument("--slowed-tree", type=Path, help="the tree the 'slowed' setting times: this code made slower on purpose")
     parser.add_argument("--table", action="store_true", help="only print the table of what OUT holds")
     args = parser.parse_args()
     names = [n for n in args.settings.split(",") if n]
@@ -135,13 +147,15 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown settings: {', '.join(unknown)}")
     if not args.table:
+        if "slowed" in names and args.slowed_tree is None:
+            parser.error("the slowed setting needs --slowed-tree")
         if any(SETTINGS[n][2] for n in names) and not os.access(THP, os.W_OK):
             parser.error(f"{THP} is not writable: the thp-* settings need root")
         rng = random.Random(0)
         for index in range(args.processes):
             order = rng.sample(names, len(names))
             for name in order:
-                one_process(args.out, name, index, args.tree.resolve())
+                one_process(args.out, name, index, args.tree.resolve(), args.slowed_tree and args.slowed_tree.resolve())
             print(f"round {index + 1}/{args.processes} done", file=sys.stderr, flush=True)
     text = table(args.out)
     (args.out / "table.md").write_text(text)

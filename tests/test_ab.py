@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,28 @@ def test_outside_a_git_repository_is_one_line(tmp_path):
     proc = ab(tmp_path, "HEAD")
     assert proc.returncode == 2
     assert proc.stderr.startswith("devicebench ab: error: git rev-parse") and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_a_time_budget_starts_no_round_that_would_end_after_it(repo, tmp_path):
+    proc = ab(repo, "HEAD", "HEAD", "--out", str(tmp_path / "out"), "--max-minutes", "0.001", *PYTEST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "stopped: 1 runs a side: another round would pass --max-minutes 0.001" in proc.stderr
+    assert len(json.loads((tmp_path / "out" / "ab.json").read_text())["rounds"]) == 1
+
+
+def test_interrupted_it_keeps_the_runs_and_removes_its_worktree(repo, tmp_path):
+    """Ctrl-C in a terminal: the whole process group gets SIGINT."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in _env().items() if k != "GITHUB_STEP_SUMMARY"}
+    cmd = [sys.executable, "-m", "devicebench", "ab", "HEAD~1", "HEAD", "--out", str(out), "--repeats", "3", "--seed", "3", *PYTEST]
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("*/logs/run-001.log")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the first run has started
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert f"devicebench ab: interrupted; the runs so far are in {out}" in stderr and "Traceback" not in stderr
+    assert json.loads((out / "ab.json").read_text())["stopped"] == "interrupted"
+    assert git(repo, "worktree", "list").count("\n") == 0
