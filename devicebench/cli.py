@@ -222,7 +222,7 @@ def _add_ab(sub) -> None:
     ab.add_argument("--repeats", type=_count(1, 100), default=5, metavar="N", help="most runs a side; a slowdown in wall time is judged after N (default 5)")
     ab.add_argument("--max-minutes", type=_number(float, 0, 10080, inclusive=False), metavar="M", help="start no round that would end after M minutes")
     ab.add_argument("--out", metavar="DIR", help="where the runs, logs and verdicts go (default: .benchmarks/ab/<date-time>)")
-    ab.add_argument("--seed", type=int, default=None, help="seed of the rounds' random order (default: from the clock; recorded)")
+    ab.add_argument("--seed", type=int, default=None, help="seed of the rounds' random order (default: drawn at random; recorded in ab.json)")
     _add_compare_options(ab)
     ab.add_argument("--format", choices=FORMATS, default="table", help="how the verdict is printed (compare.md and compare.json are written too)")
     ab.add_argument("--fail-inconclusive", action="store_true", help="exit 3 when a verdict is inconclusive")
