@@ -52,8 +52,8 @@ def play(base: list, head: list, repeats: int, settings: compare.Settings):
     return result, repeats
 
 
-def rates(same: list, slow: list, repeats: int, trials: int, slowed_name: str = "test_linear_regression", seed: int = 0) -> dict:
-    """A/A false alarms and A/B catches of ab's procedure, ``trials`` resampled trials each."""
+def rates(same: list, slow: list | None, repeats: int, trials: int, slowed_name: str = "test_linear_regression", seed: int = 0) -> dict:
+    """A/A false alarms and (given ``slow``) A/B catches of ab's procedure, ``trials`` resampled trials each."""
     rng, settings = random.Random(seed), compare.Settings()
     alarms, caught, others, each, used = 0, 0, 0, {}, {"aa": [], "ab": []}
     for _ in range(trials):
@@ -61,6 +61,8 @@ def rates(same: list, slow: list, repeats: int, trials: int, slowed_name: str = 
         result, k = play(drawn[:repeats], drawn[repeats:], repeats, settings)
         alarms += bool(result.regressions)
         used["aa"].append(k)
+        if slow is None:
+            continue
         result, k = play(rng.sample(same, repeats), rng.sample(slow, repeats), repeats, settings)
         slower = {v.name for v in result.verdicts if v.status == SLOWER}
         targets = {v.name for v in result.verdicts if v.name.startswith(slowed_name) and not v.reference}
@@ -69,12 +71,16 @@ def rates(same: list, slow: list, repeats: int, trials: int, slowed_name: str = 
         for name in targets:
             each[name] = each.get(name, 0) + (name in slower)
         used["ab"].append(k)
-    return {
-        "processes": {"unchanged": len(same), "slowed": len(slow)},
+    found = {
+        "processes": {"unchanged": len(same), "slowed": len(slow or [])},
         "repeats": repeats,
         "trials": trials,
         "false_alarms": alarms / trials,
         "aa_runs_a_side_mean": statistics.mean(used["aa"]),
+    }
+    if slow is None:
+        return found
+    return found | {
         "caught": caught / trials,
         "caught_each": {name: n / trials for name, n in sorted(each.items())},
         "slowdown_each": {name: slowdown(same, slow, name) for name in sorted(each)},
