@@ -8,6 +8,9 @@
   devicebench export latest          one run in github-action-benchmark's format
   devicebench history results        where each benchmark's level moved: change points, code or machine
   devicebench ab main                run main and your working tree interleaved, and gate like compare
+  devicebench store push URL runs/   add runs to the store a fleet's CI jobs share (a git branch)
+  devicebench store pull URL history bring the store into a folder that history and report read
+  devicebench index results          build or update the index beside the runs (history reads it)
 
 Exit status: 0 fine, 1 a regression was found (or a check failed), 2 bad input or runs
 that cannot be compared (one line on stderr), 3 an inconclusive comparison when
@@ -229,11 +232,57 @@ def _add_ab(sub) -> None:
     ab.set_defaults(func=_cmd_ab, pytest_args=[])
 
 
+def _cmd_store(args: argparse.Namespace) -> int:
+    from . import store
+
+    try:
+        if args.action == "push":
+            for stored in store.push(args.remote, args.runs, args.branch, log=lambda line: print(line, file=sys.stderr)):
+                print(f"{stored.source}: {'stored as ' + stored.path if stored.path else 'already stored as ' + stored.existing}")
+        else:
+            count = store.pull(args.remote, args.folder, args.branch)
+            print(f"{args.folder}: {count} stored run(s) from {args.branch}")
+    except store.StoreError as exc:
+        print(f"devicebench store: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _add_store(sub) -> None:
+    st = sub.add_parser(
+        "store",
+        help="the store a fleet's CI jobs share: stored runs on a branch of a git repository",
+        description="push adds runs to the branch, numbered after those there (two jobs at once lose nothing: the "
+        "second reads the branch again and pushes again); pull brings the branch into a folder that history and report "
+        "read. Example: devicebench store push https://github.com/you/project.git .benchmarks/ab/head",
+    )
+    actions = st.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    push = actions.add_parser("push", help="add runs (files, or folders of stored runs) to the store")
+    push.add_argument("remote", metavar="URL", help="the git repository: a URL or a path git can push to")
+    push.add_argument("runs", nargs="+", metavar="RUN", help="run files, or folders of stored runs")
+    pull = actions.add_parser("pull", help="bring the store into a folder (cloned the first time, updated after)")
+    pull.add_argument("remote", metavar="URL", help="the git repository: a URL or a path git can fetch from")
+    pull.add_argument("folder", metavar="FOLDER", help="where the runs go; history and report read it")
+    for action in (push, pull):
+        action.add_argument("--branch", default="devicebench-runs", help="the branch that holds the runs (default devicebench-runs)")
+    st.set_defaults(func=_cmd_store)
+    index = sub.add_parser(
+        "index",
+        help="build or bring up to date the index beside stored runs, which history and report read",
+        description="One SQLite file per folder, <folder>/.devicebench/index.sqlite (in the user's cache where the folder "
+        "is read-only): each run's figures without its rounds, and the analyses of its history. Rebuilt from the runs at will.",
+    )
+    index.add_argument("results_dir", nargs="*", default=["results"], help="folders of stored runs (default: results)")
+    index.add_argument("--rebuild", action="store_true", help="forget the index and build it again from the runs")
+    index.set_defaults(func=commands.cmd_index)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="devicebench", description=__doc__.split("Exit status")[0].strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_info(sub)
     _add_ab(sub)
+    _add_store(sub)
     reads_runs = [*_add_checks(sub), _add_compare(sub), *_add_outputs(sub)]
     for command in reads_runs:
         command.add_argument("--results", default="results", help=RESULTS_HELP)

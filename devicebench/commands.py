@@ -282,10 +282,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .reading import render, report
 
     _check_sources(args.results_dir)
+    from .reading.runs import BadRun
+
     try:
-        written = report.write_report(args.results_dir, args.out, compare_settings(args))
+        written = report.write_report(args.results_dir, args.out, compare_settings(args), progress=_progress)
     except OSError as exc:
         _fail(f"--out {args.out}: cannot write the report there ({exc.strerror or exc})")
+    except BadRun as exc:  # a run the index knew, gone or changed before it was read whole
+        _fail(f"{exc} (read again: devicebench report)")
     if written is None:
         _fail(f"{', '.join(args.results_dir)[:200]}: no stored runs")
     for warning in written.warnings:
@@ -295,17 +299,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    from .reading.index import Index
+    from .reading.run_ids import stored_runs
+
+    for folder in args.results_dir:
+        if not _is_dir(folder):
+            _fail(f"{folder[:200]}: no such folder")
+    for folder in args.results_dir:
+        index = Index.open(folder, rebuild=args.rebuild)
+        try:
+            index.update(stored_runs(folder), progress=_progress)
+            runs, warnings = index.runs()
+        finally:
+            index.close()
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        where = index.location or "memory only (no writable place)"
+        print(f"{folder}: {len(runs)} run(s) indexed, {index.parsed} read now; index: {where}")
+    return EXIT_OK
+
+
+def _progress(done: int, total: int) -> None:
+    """A line on stderr about every tenth of a long indexing (the first read of a long history takes minutes)."""
+    from .reading.index import BATCH  # progress is called before each batch
+
+    if total >= 2 * BATCH and (done == 0 or done * 10 // total > (done - BATCH) * 10 // total):
+        print(f"indexing the runs: {done} of {total} read", file=sys.stderr, flush=True)
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from .reading import history, render
     from .reading.report import collect
 
     _check_sources(args.results_dir)
-    machines, warnings = collect(args.results_dir)
+    machines, warnings = collect(args.results_dir, detail="history", progress=_progress)
     if not machines:
         _fail(f"{', '.join(args.results_dir)[:200]}: no stored runs")
     for warning in warnings:
         print(f"warning: {render.plain(warning)}", file=sys.stderr)
-    found = [(m, c) for m in machines for c in history.change_points(m.runs, args.threshold, args.alpha)]
+    found = [(m, c) for m in machines for c in history.change_points(m.runs, args.threshold, args.alpha, m.memo)]
+    if machines[0].memo is not None:
+        machines[0].memo.save()
     if args.format == "json":
         print(json.dumps({"change_points": [{"machine": m.fingerprint, **c.as_json()} for m, c in found]}, indent=2))
         return EXIT_OK

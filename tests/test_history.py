@@ -121,8 +121,12 @@ def test_the_report_names_the_change_and_draws_it(tmp_path, capsys):
     assert cli.main(["report", str(results), "--out", str(tmp_path / "report")]) == 0
     summary = (tmp_path / "report" / "summary.md").read_text()
     plain = summary.replace("\\[", "[").replace("\\]", "]")  # Markdown's escapes
-    assert "1 change point(s) since 2026-01-01: test_matmul[cpu-fp32] 1.13x from 0015" in plain
-    assert "- test_matmul[cpu-fp32] 1.13x the time [1.11-1.18] from 0015 (after 0014)" in plain
+    first_screen = plain.split("\n## ")[1]
+    assert "- history: 1 change point(s) since 2026-01-01" in first_screen
+    assert "- latest change: test_matmul[cpu-fp32] 1.13x the time from 0015\n" in first_screen
+    assert "- latest: test_matmul[cpu-fp32] 1.13x the time [1.11-1.18] from 0015 (after 0014)" in plain
+    every = (tmp_path / "report" / "change-points.md").read_text().replace("\\[", "[").replace("\\]", "]")
+    assert "- test_matmul[cpu-fp32] 1.13x the time [1.11-1.18] from 0015 (after 0014)" in every
     page = (tmp_path / "report" / "index.html").read_text()
     summary_html = page.split("id='summary'")[1].split("</section>")[0]
     assert "change point(s) over its history" in summary_html

@@ -193,9 +193,13 @@ def test_the_report_answers_first(tmp_path, capsys):
     assert code == 0, err
     summary = (out / "summary.md").read_text()
     head = summary.split("## Machines side by side")[0]
-    h200 = next(line for line in head.splitlines() if line.startswith("- Intel(R) Xeon(R) Processor (16 threads), NVIDIA H200"))
-    assert "training (CNN epochs) runs 3.08x to 14.9x faster on cuda:0 than on its CPU, like for like" in h200
-    assert "one run: nothing to compare yet" in h200 and "interrupted" in h200 and "5 median(s) disagree with CUDA events" in h200
+    # Each machine in short lines under its name.
+    h200 = head.split("### Intel(R) Xeon(R) Processor (16 threads), NVIDIA H200: 1 run(s)\n\n")[1].split("\n\n")[0].splitlines()
+    assert h200[0] == "- training (CNN epochs) runs 3.08x to 14.9x faster on cuda:0 than on its CPU, like for like"
+    assert "- since the previous run: one run: nothing to compare yet" in h200
+    doubt = next(line for line in h200 if line.startswith("- doubt: "))
+    assert "interrupted" in doubt and "5 median(s) disagree with CUDA events" in doubt
+    assert max(map(len, head.splitlines())) < 300  # lines a person scans, not paragraphs
     # The two CPU machines read alike: their fingerprints tell them apart.
     assert "AMD EPYC (2 threads), no GPU \\[540f5fe3\\]" in head and "AMD EPYC (2 threads), no GPU \\[6bd992aa\\]" in head
     assert "5 noisy (stopped before the median was known)" in head

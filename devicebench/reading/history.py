@@ -3,9 +3,9 @@ what evidence, and whether the machine moved with it.
 
 Pairwise verdicts over a long history add up false alarms with every pair, and blame a slow
 drift or a step seen in one noisy run on one pair. Here each benchmark's run medians (log
-seconds, in run order, one machine fingerprint and size) are segmented by ``ruptures``
-(binary segmentation under a least-squares cost, the penalty scaled by the history's own
-run-to-run spread: :func:`candidates`), and every candidate boundary is then tested like a
+seconds, in run order, one machine fingerprint and size) are segmented as ``ruptures``
+segments them (its binary segmentation under a least-squares cost, the penalty scaled by the
+history's own run-to-run spread: :func:`candidates`, :func:`binseg`), and every candidate boundary is then tested like a
 comparison with several runs a side: the Hodges-Lehmann ratio of the medians after over
 before with its distribution-free 95% interval, and the one-sided Mann-Whitney p-value in
 its direction. A candidate without a raw p below ``alpha`` is dropped and its neighbours are
@@ -19,14 +19,24 @@ ceilings (reference kernels no change to the project can move) changed the same 
 one run, is the machine's; otherwise it is the code's or the environment's, and the torch,
 CUDA, cuDNN, driver or Python change between the two runs, where there is one, is named.
 
-Why ``ruptures``: Apache Otava (E-divisive with a t-test) pins numpy 2.2 and pulls BigQuery,
-Postgres and Slack clients; MongoDB's ``signal-processing-algorithms`` needs numpy < 2 and
-Python 3.11 exactly. ``ruptures`` is maintained, needs numpy and scipy only, and its
-segmentation is only the first step: the evidence is the rank test the gate already uses.
+Why ``ruptures``' method: Apache Otava (E-divisive with a t-test) pins numpy 2.2 and pulls
+BigQuery, Postgres and Slack clients; MongoDB's ``signal-processing-algorithms`` needs numpy < 2
+and Python 3.11 exactly. ``ruptures`` is maintained and its segmentation is only the first
+step: the evidence is the rank test the gate already uses. Its own search prices every split
+of every segment in Python (80 s for 2000 runs of 80 benchmarks), so :func:`binseg` runs the
+same segmentation on cumulative sums, and the tests hold its boundaries to ruptures'.
+
+A long history is analysed once: with an index's memo (:class:`~.index.Memo`) each series'
+analysis, and each rank test of two segments, is kept by the digest of its values, so a
+history read again is not analysed again, and a new run re-tests only the segments it changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import heapq
+import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,18 +94,48 @@ def _spread(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(diffs - np.median(diffs))) / math.sqrt(2))
 
 
+def binseg(signal: np.ndarray, min_size: int, pen: float) -> list[int]:
+    """The boundaries ``ruptures.Binseg(model="l2", min_size=min_size, jump=1).fit(signal).predict(pen=pen)``
+    finds, but the signal's end: the same binary segmentation (split the segment whose best split
+    gains most, the first such on a tie, while the gain exceeds ``pen``), each segment's best
+    split found in one pass over cumulative sums. ruptures evaluates every split's cost in
+    Python (80 s on 2000 runs x 80 benchmarks); tests/test_history.py holds the two equal."""
+    x = signal - signal.mean()  # centred: the sums lose no precision
+    sums = np.concatenate(([0.0], np.cumsum(x)))
+    squares = np.concatenate(([0.0], np.cumsum(x * x)))
+
+    def cost(start, end):
+        s = sums[end] - sums[start]
+        return squares[end] - squares[start] - s * s / (end - start)
+
+    def best(start: int, end: int) -> tuple:
+        splits = np.arange(start + min_size, end - min_size + 1)
+        if not len(splits):
+            return (0.0, start, end, None)
+        gains = cost(start, end) - cost(start, splits) - cost(splits, end)
+        k = len(gains) - 1 - int(np.argmax(gains[::-1]))  # ties to the later split, as ruptures' max((gain, bkp))
+        return (-float(gains[k]), start, end, int(splits[k]))
+
+    heap = [best(0, len(x))]  # (-gain, start, end, split): the largest gain first, then the first segment
+    found = []
+    while heap:
+        gain, start, end, split = heapq.heappop(heap)
+        if split is None or not -gain > pen:
+            break
+        found.append(split)
+        heapq.heappush(heap, best(start, split))
+        heapq.heappush(heap, best(split, end))
+    return sorted(found)
+
+
 def candidates(values: list[float], min_size: int | None = None, penalty: float | None = None) -> list[int]:
-    """Boundaries (the index of the first value after each) that ``ruptures`` finds in ``values``."""
+    """Boundaries (the index of the first value after each) that binary segmentation (:func:`binseg`) finds in ``values``."""
     min_size = MIN_SEGMENT if min_size is None else min_size
     if len(values) < 2 * min_size:
         return []
-    import ruptures
-
     signal = np.asarray(values, dtype=float)
     sigma = max(_spread(signal), 1e-6)
-    algo = ruptures.Binseg(model="l2", min_size=min_size, jump=1).fit(signal)
-    ends = algo.predict(pen=(PENALTY if penalty is None else penalty) * sigma**2 * math.log(len(signal)))
-    return [e for e in ends if e < len(signal)]
+    return binseg(signal, min_size, (PENALTY if penalty is None else penalty) * sigma**2 * math.log(len(signal)))
 
 
 def _between(before: tuple[Path, Run], after: tuple[Path, Run]) -> dict:
@@ -125,24 +165,44 @@ def series(runs: list[tuple[Path, Run]]) -> dict[str, list[tuple[int, float]]]:
     return found
 
 
-def _test(points: list[tuple[int, float]], cut: int, left: int, right: int):
-    """The shift between the segments around boundary ``cut`` (positions in ``points``)."""
-    before = [v for _, v in points[left:cut]]
-    after = [v for _, v in points[cut:right]]
-    return stats.hodges_lehmann(before, after), len(before), len(after)
+def _tests(values: list[float], memo=None):
+    """The rank test of a boundary, ``test(left, cut, right)``: the shift between ``values[left:cut]``
+    and ``values[cut:right]`` and the two sizes. With ``memo`` (an index's :class:`~.index.Memo`),
+    a test of the same two segments' values is made once: a new run leaves most segments as they were."""
+    signal = np.asarray(values, dtype="<f8")
+
+    def test(left: int, cut: int, right: int):
+        if memo is None:
+            return stats.hodges_lehmann(values[left:cut], values[cut:right]), cut - left, right - cut
+        key = "test " + hashlib.sha256(f"{TEST_METHOD} {cut - left}|".encode() + signal[left:right].tobytes()).hexdigest()
+        kept = memo.get(key)
+        try:
+            shift = stats.Shift(*json.loads(kept), TEST_METHOD) if kept is not None else None
+        except (ValueError, TypeError):
+            shift = None
+        if shift is None:
+            shift = stats.hodges_lehmann(values[left:cut], values[cut:right])
+            memo[key] = json.dumps([shift.estimate, shift.low, shift.high, shift.p_greater, shift.p_less])
+        return shift, cut - left, right - cut
+
+    return test
 
 
-def _kept(points: list[tuple[int, float]], cuts: list[int], alpha: float) -> list[tuple[int, object, int, int, float]]:
-    """The proposed cuts whose shift the rank test supports (raw p below ``alpha``), each tested
-    against its neighbouring segments: the weakest is dropped and its segments merged, then the
-    rest are tested again, until every cut left has the evidence. A spurious cut thus never
-    splits the runs a real step is tested on."""
+def _kept(test, n: int, cuts: list[int], alpha: float) -> list[tuple[int, object, int, int, float]]:
+    """The proposed cuts (of a series of ``n`` values) whose shift the rank test supports (raw p below
+    ``alpha``), each tested against its neighbouring segments: the weakest is dropped and its segments
+    merged, then the rest are tested again, until every cut left has the evidence. A spurious cut
+    thus never splits the runs a real step is tested on."""
     cuts = list(cuts)
+    done: dict[tuple[int, int, int], tuple] = {}  # a cut whose neighbours stay is not tested again
     while cuts:
-        bounds = [0, *cuts, len(points)]
+        bounds = [0, *cuts, n]
         tested = []
         for k, cut in enumerate(cuts):
-            shift, n_before, n_after = _test(points, cut, bounds[k], bounds[k + 2])
+            key = (bounds[k], cut, bounds[k + 2])
+            if key not in done:
+                done[key] = test(*key)
+            shift, n_before, n_after = done[key]
             p_raw = shift.p_greater if shift.estimate > 0 else shift.p_less
             tested.append((cut, shift, n_before, n_after, p_raw))
         weakest = max(tested, key=lambda t: t[-1])
@@ -152,24 +212,51 @@ def _kept(points: list[tuple[int, float]], cuts: list[int], alpha: float) -> lis
     return []
 
 
-def change_points(runs: list[tuple[Path, Run]], threshold: float = 0.05, alpha: float = 0.05) -> list[ChangePoint]:
-    """The change points of one machine's history (runs oldest first)."""
+# What an analysis depends on, besides the values: a change here makes every analysis kept in
+# an index stale (their keys change).
+TEST_METHOD = "Hodges-Lehmann, Mann-Whitney"
+ANALYSIS = f"binseg l2 min {MIN_SEGMENT} pen {PENALTY}/{GENEROUS_PENALTY}; {TEST_METHOD}; v1"
+
+
+def analyse(values: list[float], alpha: float, memo=None) -> list[tuple]:
+    """One benchmark's boundaries with their evidence: (cut, confirmable, shift estimate, low, high,
+    runs before, runs after, raw p), cut being a position in ``values``. ``memo`` (an index's
+    :class:`~.index.Memo`) keeps the analysis, and each rank test, for the next call."""
+    if memo is None:
+        return _analyse(values, alpha, None)
+    key = "series " + hashlib.sha256(f"{ANALYSIS}; alpha {alpha!r}".encode() + np.asarray(values, dtype="<f8").tobytes()).hexdigest()
+    kept = memo.get(key)
+    if kept is not None:
+        try:
+            entry = json.loads(kept)
+            memo.touch(entry["tests"])  # the tests it made stay kept for the next run's analysis
+            return [tuple(t) for t in entry["found"]]
+        except (ValueError, TypeError, KeyError):
+            pass
+    before = set(memo.used)
+    found = _analyse(values, alpha, memo)
+    memo[key] = json.dumps({"found": found, "tests": sorted(k for k in memo.used - before if k.startswith("test "))})
+    return found
+
+
+def _analyse(values: list[float], alpha: float, memo) -> list[tuple]:
+    test = _tests(values, memo)
+    strict = _kept(test, len(values), candidates(values), alpha)
+    generous = [t for t in _kept(test, len(values), candidates(values, penalty=GENEROUS_PENALTY), alpha) if all(abs(t[0] - s[0]) > 1 for s in strict)]
+    return [(cut, confirmable, shift.estimate, shift.low, shift.high, n_before, n_after, p_raw) for confirmable, found in ((True, strict), (False, generous)) for cut, shift, n_before, n_after, p_raw in found]
+
+
+def change_points(runs: list[tuple[Path, Run]], threshold: float = 0.05, alpha: float = 0.05, memo=None) -> list[ChangePoint]:
+    """The change points of one machine's history (runs oldest first); ``memo`` keeps each series' analysis for the next call."""
     found = []
     info = {r.fullname: r for _, run in runs for r in run.results}
     for fullname, points in sorted(series(runs).items()):
-        values = [v for _, v in points]
-        strict = _kept(points, candidates(values), alpha)
-        found += [(fullname, points, True, *tested) for tested in strict]
-        found += [
-            (fullname, points, False, *tested)
-            for tested in _kept(points, candidates(values, penalty=GENEROUS_PENALTY), alpha)
-            if all(abs(tested[0] - other[0]) > 1 for other in strict)
-        ]
+        found += [(fullname, points, *tested) for tested in analyse([v for _, v in points], alpha, memo)]
     adjusted = stats.holm([f[-1] for f in found])
     margin = math.log1p(threshold)
     out = []
-    for (fullname, points, confirmable, cut, shift, n_before, n_after, p_raw), p in zip(found, adjusted):
-        confirmed = confirmable and p < alpha and (shift.low > margin or shift.high < -margin)
+    for (fullname, points, cut, confirmable, estimate, low, high, n_before, n_after, p_raw), p in zip(found, adjusted):
+        confirmed = confirmable and p < alpha and (low > margin or high < -margin)
         i_before, i_after = points[cut - 1][0], points[cut][0]
         result = info[fullname]
         out.append(
@@ -177,9 +264,9 @@ def change_points(runs: list[tuple[Path, Run]], threshold: float = 0.05, alpha: 
                 benchmark=result.name,
                 **_between(runs[i_before], runs[i_after]),
                 index=i_after,
-                ratio=math.exp(shift.estimate),
-                ratio_low=math.exp(shift.low),
-                ratio_high=math.exp(shift.high),
+                ratio=math.exp(estimate),
+                ratio_low=math.exp(low),
+                ratio_high=math.exp(high),
                 p=p,
                 p_raw=p_raw,
                 runs_before=n_before,
@@ -253,16 +340,16 @@ def _name_work(points: list[ChangePoint]) -> list[ChangePoint]:
 
 def _attribute(points: list[ChangePoint], workloads: dict[str, str | None]) -> list[ChangePoint]:
     """A workload's change point at a run where its device's ceilings moved the same way (within one run) is the machine's."""
-    ceilings = [c for c in points if workloads.get(c.benchmark) == CEILING]
+    moves = {(m.device, m.index, m.ratio > 1) for m in points if workloads.get(m.benchmark) == CEILING}
     out = []
     for c in points:
         if workloads.get(c.benchmark) == CEILING:
             out.append(_replace(c, cause="machine"))
             continue
-        moved = any(abs(m.index - c.index) <= 1 and m.device == c.device and (m.ratio > 1) == (c.ratio > 1) for m in ceilings)
+        moved = any((c.device, c.index + d, c.ratio > 1) in moves for d in (-1, 0, 1))
         out.append(_replace(c, cause="machine") if moved else c)
     return out
 
 
 def _replace(c: ChangePoint, **changes) -> ChangePoint:
-    return ChangePoint(**{**asdict(c), **changes})
+    return dataclasses.replace(c, **changes)

@@ -283,6 +283,7 @@ class Run:
     results: tuple[Result, ...]
     raw: dict  # the JSON as stored
     path: Path | None = None
+    partial: bool = False  # read from the index: results without rounds (load(path) reads it whole)
 
     @property
     def machine(self) -> dict:

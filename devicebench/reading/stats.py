@@ -64,7 +64,7 @@ def _z(p: float) -> float:
     return statistics.NormalDist().inv_cdf(p)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)  # a long history tests thousands of segment pairs
 def _u_distribution(n: int, m: int) -> np.ndarray:
     """P(U = u), u = 0..n*m, of the Mann-Whitney statistic for samples of n and m without ties."""
     # counts[j][u]: ways for i of the first sample and j of the second to give U = u, built over i.
@@ -95,8 +95,11 @@ def _u_statistic(x: list[float], y: list[float]) -> float:
 
 def rank_p_greater(x: list[float], y: list[float], shift: float = 0.0) -> float:
     """One-sided p that ``y - shift`` tends to exceed ``x`` (Mann-Whitney; exact for small samples)."""
-    n, m = len(x), len(y)
-    u = _u_statistic(x, [v - shift for v in y])
+    return _p_of_u(_u_statistic(x, [v - shift for v in y]), len(x), len(y))
+
+
+def _p_of_u(u: float, n: int, m: int) -> float:
+    """P(U >= u) for samples of n and m."""
     if n * m <= EXACT_PAIRS:
         dist = _u_distribution(n, m)
         return float(min(1.0, dist[math.ceil(u - 1e-9) :].sum()))
@@ -126,7 +129,7 @@ def hodges_lehmann(x: list[float], y: list[float], confidence: float = 0.95) -> 
     its distribution-free interval (Moses'), and one-sided Mann-Whitney p-values of a shift
     either way. Needs at least 2 values a side."""
     n, m = len(x), len(y)
-    diffs = np.sort((np.asarray(y)[None, :] - np.asarray(x)[:, None]).ravel())
+    diffs = (np.asarray(y, dtype=float)[None, :] - np.asarray(x, dtype=float)[:, None]).ravel()
     alpha = 1 - confidence
     if n * m <= EXACT_PAIRS:
         cdf = np.cumsum(_u_distribution(n, m))
@@ -136,10 +139,16 @@ def hodges_lehmann(x: list[float], y: list[float], confidence: float = 0.95) -> 
     k = min(k, (n * m + 1) // 2)
     # Moses' limits: the k-th smallest and the k-th largest difference (1-based), the shifts at
     # which the two-sided rank test at this confidence stops rejecting.
-    low, high = (float(diffs[k - 1]), float(diffs[n * m - k])) if k > 0 else (float(diffs[0]), float(diffs[-1]))
-    p_greater = rank_p_greater(x, y)
-    p_less = rank_p_greater([-v for v in x], [-v for v in y])
-    return Shift(float(np.median(diffs)), low, high, p_greater, p_less, "Hodges-Lehmann, Mann-Whitney")
+    # Only the order statistics needed are put in place (a long history tests thousands of segments).
+    ranks = sorted({k - 1, n * m - k} if k > 0 else {0, n * m - 1}) + sorted({(n * m - 1) // 2, n * m // 2})
+    placed = np.partition(diffs, ranks)
+    low, high = (float(placed[k - 1]), float(placed[n * m - k])) if k > 0 else (float(placed[0]), float(placed[-1]))
+    middle = float((placed[(n * m - 1) // 2] + placed[n * m // 2]) / 2)  # the median, as np.median finds it
+    # The rank statistics from the same differences (y_j - x_i > 0 exactly when y_j > x_i).
+    ties = int(np.count_nonzero(diffs == 0))
+    p_greater = _p_of_u(float(np.count_nonzero(diffs > 0) + 0.5 * ties), n, m)
+    p_less = _p_of_u(float(np.count_nonzero(diffs < 0) + 0.5 * ties), n, m)
+    return Shift(middle, low, high, p_greater, p_less, "Hodges-Lehmann, Mann-Whitney")
 
 
 def t_shift(x: list[float], y: list[float], spread: float, df: int, confidence: float = 0.95) -> Shift:

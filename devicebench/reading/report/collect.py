@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import speedup
 from ..files import replace_file
+from ..index import Index, Memo
 from ..run_ids import stored_runs
 from ..runs import BadRun, Result, Run, as_run, describe_machine, load
 
@@ -21,6 +23,16 @@ class Machine:
     runs: list[tuple[Path, Run]] = field(default_factory=list)
 
     same_as_another: bool = False  # another machine of the report has the same short name
+    cache: "RunCache | None" = field(default=None, repr=False)  # where whole runs are read from
+    memo: "Memo | None" = field(default=None, repr=False)  # analyses of its history kept in an index (Memo.save keeps new ones)
+
+    def whole(self, i: int) -> tuple[Path, Run]:
+        """Run ``i`` whole (rounds included), read from its file where the index gave only its figures."""
+        path, run = self.runs[i]
+        if run.partial:
+            run = (self.cache or RunCache(None)).load(path)
+            self.runs[i] = (path, run)
+        return path, run
 
     @property
     def short(self) -> str:
@@ -116,23 +128,23 @@ def _slim(run: Run) -> dict:
     return data
 
 
-def collect(sources: list[str | Path] | str | Path, cache: RunCache | None = None) -> tuple[list[Machine], list[str]]:
-    """Runs grouped by hardware fingerprint (and size, where not seed), oldest first; unreadable files become warnings."""
+def collect(
+    sources: list[str | Path] | str | Path, cache: RunCache | None = None, index: bool = True, detail: str = "report", progress=None
+) -> tuple[list[Machine], list[str]]:
+    """Runs grouped by hardware fingerprint (and size, where not seed), oldest first; unreadable files
+    become warnings. A folder's runs are read through its index (partial runs: :meth:`Machine.whole`
+    reads one whole; ``detail="history"``: only what change points need); ``index=False`` reads every file whole."""
     machines: dict[str, Machine] = {}
     warnings = []
     cache = cache or RunCache(None)
-    for path in run_files(sources):
-        try:
-            run = cache.load(path)
-        except BadRun as exc:
-            warnings.append(f"skipped {exc}")
-            continue
+    memos: list[Memo] = []
+    for path, run in _read(sources, cache, index and detail, warnings, memos, progress):
         fp = str(run.fingerprint.get("id", "unknown"))
         size = run.size
         # Smoke and seed timings of one machine are different workloads: separate histories.
         key = f"{fp}-{size}" if size and size != "seed" else fp
         description = describe_machine(run).split("; run of")[0] + (f", {size} size" if size and size != "seed" else "")
-        machine = machines.setdefault(key, Machine(key, description))
+        machine = machines.setdefault(key, Machine(key, description, cache=cache, memo=memos[0] if memos else None))
         machine.runs.append((path, run))
     for machine in machines.values():
         machine.runs.sort(key=lambda pr: (pr[1].datetime, pr[0].name))
@@ -142,6 +154,41 @@ def collect(sources: list[str | Path] | str | Path, cache: RunCache | None = Non
     for machine in ordered:
         machine.same_as_another = names.count(machine.short) > 1
     return ordered, warnings
+
+
+def _indexed(source: Path, detail: str, warnings: list[str], memos: list[Memo], progress) -> list | None:
+    """(path, partial run) of a folder's runs through its index; None where the index cannot be used now (then the files are read whole)."""
+    found = Index.open(source)
+    try:
+        found.update(stored_runs(source), progress)
+        runs, said = found.runs(detail)
+        memos.append(found.memo())
+    except sqlite3.Error as exc:  # locked by another reader for a minute, or a disk that failed under it
+        warnings.append(f"the index of {source} cannot be read now ({exc}): its runs are read from their files")
+        return None
+    finally:
+        found.close()
+    warnings += said
+    return [(run.path, run) for run in runs]
+
+
+def _read(sources: list[str | Path] | str | Path, cache: RunCache, index: str | bool, warnings: list[str], memos: list[Memo], progress=None):
+    """(path, run) of every run of ``sources``, each file once: folders through their index, files whole."""
+    seen: set[Path] = set()
+    for source in [sources] if isinstance(sources, (str, Path)) else sources:
+        source = Path(source)
+        pairs = _indexed(source, index, warnings, memos, progress) if index and source.is_dir() else None
+        if pairs is None:
+            pairs = []
+            for path in stored_runs(source) if source.is_dir() else [source]:
+                try:
+                    pairs.append((path, cache.load(path)))
+                except BadRun as exc:
+                    warnings.append(f"skipped {exc}")
+        for path, run in pairs:
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                yield path, run
 
 
 def _accelerated(run: Run) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +22,13 @@ RECENT_PAIRS = 1
 HISTORY_WINDOW = 20
 
 
-def _window(runs: list[tuple[Path, Run]], before: int, like: Run) -> list[Run]:
-    """The latest earlier runs (before index ``before``) of the same fingerprint, size and software."""
+def _window(runs: list[tuple[Path, Run]], before: int, like: Run) -> list[int]:
+    """The latest earlier runs (their indices, before ``before``) of the same fingerprint, size and software."""
     key = machines.history_key(like)
     found = []
-    for _, run in reversed(runs[:before]):
-        if machines.history_key(run) == key:
-            found.append(run)
+    for i in range(before - 1, -1, -1):
+        if machines.history_key(runs[i][1]) == key:
+            found.append(i)
             if len(found) == HISTORY_WINDOW:
                 break
     return found
@@ -57,10 +58,11 @@ def _evidence(v: compare.TimeVerdict) -> str:
     return f"{v.name}: {ratio(v.ratio)} the time{interval}{p}"
 
 
-def change(runs: list[tuple[Path, Run]], i: int, settings: compare.Settings) -> Change:
-    """Run ``i`` against run ``i - 1``, with the spread of the earlier runs of the same software."""
-    (b_path, base), (c_path, cand) = runs[i - 1], runs[i]
-    result = compare.compare_runs(base, cand, settings, _window(runs, i - 1, cand))
+def change(machine: Machine, i: int, settings: compare.Settings) -> Change:
+    """Run ``i`` against run ``i - 1``, with the spread of the earlier runs of the same software (all read whole)."""
+    (b_path, base), (c_path, cand) = machine.whole(i - 1), machine.whole(i)
+    window = [machine.whole(j)[1] for j in _window(machine.runs, i - 1, cand)]
+    result = compare.compare_runs(base, cand, settings, window)
     worse = [_evidence(v) for v in result.verdicts if v.is_regression] + [f"{q.name}: {q.metric} {q.baseline:.4g} -> {q.candidate:.4g}" for q in result.quality]
     worse += [f"{w.name}: {w.summary}" for w in result.work if w.is_regression]
     work = [f"{w.name}: {w.summary}" for w in result.work if w.changes or w.instruction_status not in ("", "unchanged")]
@@ -179,26 +181,71 @@ def compile_summary(rows: list[speedup.Row]) -> str:
     return "torch.compile: " + "; ".join(parts) if parts else ""
 
 
-def headline(s: "Summary") -> str:
-    """The answer for one machine in a sentence: what its GPU does over its CPU, what changed, what to doubt."""
-    parts = []
+def answer_lines(s: "Summary") -> list[str]:
+    """The answer for one machine in short lines: what its GPU does over its CPU, its history's
+    change points (counted; the latest and the largest named), what changed since the previous
+    run, what to doubt."""
+    lines = []
     training = sorted((f.over_cpu, d) for row in s.rows if row.workload == "cnn" for d, f in row.accelerators.items() if f.over_cpu is not None)
     overall = sorted((f.over_cpu, d) for row in s.rows for d, f in row.accelerators.items() if f.over_cpu is not None)
     if training:
         low, high = training[0][0], training[-1][0]
         span = ratio(low) if low == high else f"{ratio(low)} to {ratio(high)}"
-        parts.append(f"training (CNN epochs) runs {span} faster on {training[0][1]} than on its CPU, like for like")
+        lines.append(f"training (CNN epochs) runs {span} faster on {training[0][1]} than on its CPU, like for like")
     elif overall:
-        parts.append(f"{overall[0][1]} runs the suite's work {ratio(overall[0][0])} to {ratio(overall[-1][0])} faster than its CPU, like for like")
+        lines.append(f"{overall[0][1]} runs the suite's work {ratio(overall[0][0])} to {ratio(overall[-1][0])} faster than its CPU, like for like")
     else:
-        parts.append("CPU only" + (f" ({s.scaling[0]})" if s.scaling else ""))
+        lines.append("CPU only" + (f" ({s.scaling[0]})" if s.scaling else ""))
     if s.compile_text:
-        parts.append(s.compile_text)
-    parts.append(s.history_text)
-    parts.append(f"since the previous run: {s.since}")
+        lines.append(s.compile_text)
+    if s.efficiency != "no ceiling measured":
+        lines.append(f"best efficiency: {s.efficiency}")
+    lines.append(f"history: {s.history_text}")
+    latest, largest = notable(s.change_points, SHOWN_CHANGE_POINTS)
+    lines += [f"latest change: {short_change_text(c)}" for c in latest]
+    lines += [f"largest change: {short_change_text(c)}" for c in largest]
+    lines += _since_lines(s)
     if s.flags:
-        parts.append("doubt: " + "; ".join(f.split(":")[0] for f in s.flags))
-    return f"{s.machine.short}: " + "; ".join(parts) + "."
+        lines.append("doubt: " + "; ".join(f.split(":")[0] for f in s.flags))
+    return lines
+
+
+def _since_lines(s: "Summary") -> list[str]:
+    """What changed since the previous run, in short lines: the verdict, then what is open."""
+    latest = s.changes[-1] if s.changes else None
+    if latest is None or latest.regressions or not latest.compared:
+        return [f"since the previous run: {s.since}"]
+    lines = ["since the previous run: " + ("no confirmed regression" if latest.unconfirmed else "no regression found")]
+    if latest.unconfirmed:
+        lines.append(f"unconfirmed slowdown(s): {', '.join(latest.unconfirmed)} (to confirm: several runs a side)")
+    if latest.inconclusive:
+        why = "the spread is not known yet" if latest.history < latest.min_history else "the spread is too wide"
+        lines.append(f"inconclusive: {latest.inconclusive} of {latest.compared} ({why})")
+    return lines
+
+
+# Change points named on the first screen (the latest and the largest, each) and in a machine's
+# section; the rest are counted there, and all are listed in ALL_CHANGES.
+SHOWN_CHANGE_POINTS = 3
+LISTED_CHANGE_POINTS = 10
+ALL_CHANGES = "change-points.md"
+
+
+def notable(points: list, most: int) -> tuple[list, list]:
+    """The latest ``most`` change points and the ``most`` largest of the others: confirmed ones
+    (and changes of the work, which are certain) where there are any, else the weak ones."""
+    pool = [c for c in points if not c.weak] or list(points)
+    latest = sorted(pool, key=lambda c: (-c.index, c.benchmark))[:most]
+    largest = sorted((c for c in pool if c not in latest), key=lambda c: (-abs(math.log(c.ratio)) if c.ratio > 0 else 0.0, c.index))[:most]
+    return latest, largest
+
+
+def short_change_text(c) -> str:
+    """``test_matmul[cpu-fp32] 1.13x the time from 0015`` (weak, of the machine, the work or the software where so)."""
+    if c.kind == "work":
+        return f"{c.benchmark}: the work changed from {c.run[:4]}"
+    notes = [n for n in ("weak" if c.weak else "", "the machine's" if c.cause == "machine" else "", c.software) if n]
+    return f"{c.benchmark} {c.ratio:.3g}x the time from {c.run[:4]}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 @dataclass
@@ -219,11 +266,11 @@ class Summary:
 
 
 def summarize(machine: Machine, settings: compare.Settings) -> Summary:
-    latest_path, latest = machine.runs[-1]
+    latest_path, latest = machine.whole(-1)
     rows = speedup.matrix(latest)
     first = max(1, len(machine.runs) - RECENT_PAIRS)
-    changes = [change(machine.runs, i, settings) for i in range(first, len(machine.runs))]
-    points = history.change_points(machine.runs, settings.threshold, settings.alpha)
+    changes = [change(machine, i, settings) for i in range(first, len(machine.runs))]
+    points = history.change_points(machine.runs, settings.threshold, settings.alpha, machine.memo)
     return Summary(
         machine,
         latest_path,
@@ -256,27 +303,23 @@ def change_point_text(c) -> str:
 
 
 def _history_text(machine: Machine, points: list) -> str:
-    """What the history says, since its first run: its confirmed change points, or that there is none."""
+    """What the history says since its first run, counted: ``2 change point(s) since 2026-01-01
+    (1 the machine's), 3 weak; the work changed once``."""
     runs = machine.runs
     work = [c for c in points if c.kind == "work"]
     points = [c for c in points if c.kind != "work"]
-    said = f"; the work changed {len(work)} time(s), latest: {change_point_text(work[-1])}" if work else ""
+    said = f"; the work changed {len(work)} time(s)" if work else ""
     if len(runs) < 2 * history.MIN_SEGMENT:
         return f"{len(runs)} run(s): too few to find a change point in the times ({2 * history.MIN_SEGMENT} needed){said}"
     since = runs[0][1].datetime[:10] or runs[0][0].name[:4]
     confirmed = [c for c in points if not c.weak]
     weak = len(points) - len(confirmed)
-    tail = f"; {weak} weak" if weak else ""
+    tail = f", {weak} weak" if weak else ""
     if not confirmed:
         return f"no change point since {since} ({len(runs)} runs){tail}{said}"
-    code = sorted((c for c in confirmed if c.cause != "machine"), key=lambda c: -c.index)  # the latest first
-    listed = "; ".join(f"{c.benchmark} {c.ratio:.3g}x from {c.run[:4]}" + (f" ({c.software})" if c.software else "") for c in code[:3])
-    more = f" and {len(code) - 3} more" if len(code) > 3 else ""
-    machine_moves = len(confirmed) - len(code)
-    parts = [f"{len(code)} change point(s) since {since}" + (f": {listed}{more}" if code else "")]
-    if machine_moves:
-        parts.append(f"{machine_moves} the machine's (its ceilings moved with them)")
-    return ", ".join(parts) + tail + said
+    machine_moves = sum(c.cause == "machine" for c in confirmed)
+    moves = f" ({machine_moves} the machine's: its ceilings moved with them)" if machine_moves else ""
+    return f"{len(confirmed)} change point(s) since {since}{moves}{tail}{said}"
 
 
 def side_by_side(summaries: list[Summary]) -> tuple[list[str], list[list[str]]]:

@@ -10,7 +10,7 @@ from . import page
 from .charts import Charts, _axis_label, _chart_file, change_point_chart, speedup_chart
 from .collect import Machine, RunCache, Written, collect, history
 from .page import Bullets, Heading, Images, Markdown, Para, Section, Table, only
-from .summary import _CAVEAT, SUMMARY_HEADERS, Summary, _run_label, _single_rows, _summary_cells, _trend_rows, change_point_text, headline, side_by_side, speedup_bars, summarize
+from .summary import _CAVEAT, ALL_CHANGES, LISTED_CHANGE_POINTS, SUMMARY_HEADERS, notable, Summary, _run_label, _single_rows, _summary_cells, _trend_rows, change_point_text, answer_lines, side_by_side, speedup_bars, summarize
 
 HISTORY_NOTE = (
     "Where a benchmark's level moved over every stored run of this machine (devicebench history: ruptures' segmentation, "
@@ -33,9 +33,8 @@ def _front(machines: list[Machine], summaries: list[Summary], drawer: "_ChartDra
         Section(
             [
                 Heading(2, "Summary"),
-                Bullets([headline(s) for s in summaries], cls="answers"),
-                *([only("html", Images(pictures))] if (pictures := _speedup_pictures(summaries, drawer)) else []),
-                Table(SUMMARY_HEADERS, [_summary_cells(s) for s in summaries], cls="summary"),
+                *[block for s in summaries for block in _answer(s, drawer)],
+                only("html", Table(SUMMARY_HEADERS, [_summary_cells(s) for s in summaries], cls="summary")),
                 only("html", Para(REFERENCES_NOTE, cls="note")),
             ],
             id="summary",
@@ -45,6 +44,12 @@ def _front(machines: list[Machine], summaries: list[Summary], drawer: "_ChartDra
     if rows:
         blocks.append(Section([Heading(2, "Machines side by side"), Para(SIDE_BY_SIDE_NOTE), Table(headers, rows)], id="side-by-side"))
     return blocks
+
+
+def _answer(s: Summary, drawer: "_ChartDrawer | None") -> list:
+    """One machine on the first screen: its name, the answer in short lines, its pictures."""
+    pictures = _speedup_pictures([s], drawer)
+    return [Heading(3, f"{s.machine.short}: {len(s.machine.runs)} run(s)"), Bullets(answer_lines(s), cls="answers"), *([only("html", Images(pictures))] if pictures else [])]
 
 
 def _speedup_pictures(summaries: list[Summary], drawer: "_ChartDrawer | None") -> list[tuple[Path, str]]:
@@ -67,9 +72,13 @@ def _speedup_pictures(summaries: list[Summary], drawer: "_ChartDrawer | None") -
 def _changes(s: Summary) -> list:
     """The change points of the machine's history, then the latest pair."""
     machine = s.machine
-    points = [change_point_text(c) for c in s.change_points]
-    blocks = [Heading(3, "Change points in its history"), Para(HISTORY_NOTE, cls="note")]
-    blocks.append(Bullets(points) if points else Para(s.history_text))
+    latest, largest = notable(s.change_points, LISTED_CHANGE_POINTS)
+    points = [f"latest: {change_point_text(c)}" for c in latest] + [f"largest: {change_point_text(c)}" for c in largest]
+    rest = len(s.change_points) - len(points)
+    blocks = [Heading(3, "Change points in its history"), Para(HISTORY_NOTE, cls="note"), Para(s.history_text)]
+    if points:
+        blocks.append(Bullets(points))
+        blocks.append(Para(f"{rest} more; all {len(s.change_points)} are listed in " if rest else "All are also listed in ", code=ALL_CHANGES))
     if len(machine.runs) < 2:
         nothing = "one run: nothing to compare yet"
     else:
@@ -172,17 +181,19 @@ def _machine(s: Summary, drawer: _ChartDrawer) -> Section:
     return Section(blocks, cls="machine")
 
 
-def write_report(sources: list[str | Path] | str | Path, out: str | Path, settings: compare.Settings = compare.Settings()) -> Written | None:
+def write_report(sources: list[str | Path] | str | Path, out: str | Path, settings: compare.Settings = compare.Settings(), progress=None) -> Written | None:
     """The history report of the runs in ``sources`` (folders of stored runs, or run files); None without runs."""
     out = Path(out)
     cache = RunCache(out / ".cache" / "runs")
-    machines, warnings = collect(sources, cache)
+    machines, warnings = collect(sources, cache, progress=progress)
     if not machines:
         return None
     cache.prune()
     charts_dir = out / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
     summaries = [summarize(m, settings) for m in machines]
+    if machines[0].memo is not None:
+        machines[0].memo.save()
     drawer = _ChartDrawer(charts_dir)
     try:
         document = _front(machines, summaries, drawer) + [_machine(s, drawer) for s in summaries]
@@ -191,8 +202,19 @@ def write_report(sources: list[str | Path] | str | Path, out: str | Path, settin
     index, summary = out / "index.html", out / "summary.md"
     replace_file(index, page.page(document).encode())
     replace_file(summary, page.to_markdown(document).encode())
+    replace_file(out / ALL_CHANGES, page.to_markdown(_all_changes(summaries)).encode())
     n_charts = sum(len(b.images) for b in _images(document))
     return Written(index, summary, n_charts, sum(len(m.runs) for m in machines), len(machines), warnings, drawer.drawn)
+
+
+def _all_changes(summaries: list[Summary]) -> list:
+    """Every change point of every machine's history, in run order (the report names a few)."""
+    blocks = [Heading(1, "Change points of every stored run's history"), Para(HISTORY_NOTE)]
+    for s in summaries:
+        points = sorted(s.change_points, key=lambda c: (c.index, c.benchmark))
+        blocks += [Heading(2, f"{s.machine.short}: {len(s.machine.runs)} run(s), fingerprint {s.machine.fingerprint}"), Para(s.history_text)]
+        blocks.append(Bullets([change_point_text(c) for c in points]) if points else Para("none"))
+    return blocks
 
 
 def _images(blocks: list):
