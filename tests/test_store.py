@@ -144,3 +144,20 @@ def test_bad_input_is_one_line(server, tmp_path, capsys, args, said):
     values = {"server": server, "missing": str(tmp_path / "nothing"), "not_a_run": str(tmp_path / "broken.json"), "tmp": str(tmp_path), "run": str(run)}
     code, _, err = run_cli("store", *[a.format(**values) for a in args], capsys=capsys)
     assert code == 2 and said in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_copy_is_of_one_store(server, tmp_path, capsys):
+    """Another store's pull into a copy is refused in one line; the next CI job's token in the URL is the same store."""
+    from devicebench import store
+
+    [run] = _runs(tmp_path / "job", "machine-e", 1)
+    assert run_cli("store", "push", server, str(run), capsys=capsys)[0] == 0
+    copy = tmp_path / "copy"
+    assert run_cli("store", "pull", server, str(copy), capsys=capsys)[0] == 0
+    assert run_cli("store", "pull", server, str(copy), capsys=capsys)[0] == 0
+    tokens = [f"https://x-access-token:{t}@github.com/you/project.git" for t in ("ghs_one", "ghs_two")]
+    assert store._plain(tokens[0]) == store._plain(tokens[1]) == "https://github.com/you/project.git"
+    other = tmp_path / "other.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(other)], check=True)
+    code, _, err = run_cli("store", "pull", str(other), str(copy), capsys=capsys)
+    assert code == 2 and "a copy of another store" in err and len(err.strip().splitlines()) == 1

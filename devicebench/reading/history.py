@@ -157,12 +157,24 @@ def _commit(run: Run) -> str:
 
 def series(runs: list[tuple[Path, Run]]) -> dict[str, list[tuple[int, float]]]:
     """Per benchmark: (run index, log median seconds) for each run that has it, in run order."""
+    return _scan(runs)[0]
+
+
+def _scan(runs: list[tuple[Path, Run]]) -> tuple[dict[str, list[tuple[int, float]]], dict]:
+    """:func:`series`, and each benchmark's latest result, in one pass (a long history has 100,000s)."""
     found: dict[str, list[tuple[int, float]]] = {}
+    latest = {}
+    log = math.log
     for i, (_, run) in enumerate(runs):
         for result in run.results:
-            if result.median_s and result.median_s > 0:
-                found.setdefault(result.fullname, []).append((i, math.log(result.median_s)))
-    return found
+            median, fullname = result.median_s, result.fullname
+            latest[fullname] = result
+            if median and median > 0:
+                points = found.get(fullname)
+                if points is None:
+                    points = found[fullname] = []
+                points.append((i, log(median)))
+    return found, latest
 
 
 def _tests(values: list[float], memo=None):
@@ -249,8 +261,8 @@ def _analyse(values: list[float], alpha: float, memo) -> list[tuple]:
 def change_points(runs: list[tuple[Path, Run]], threshold: float = 0.05, alpha: float = 0.05, memo=None) -> list[ChangePoint]:
     """The change points of one machine's history (runs oldest first); ``memo`` keeps each series' analysis for the next call."""
     found = []
-    info = {r.fullname: r for _, run in runs for r in run.results}
-    for fullname, points in sorted(series(runs).items()):
+    points_of, info = _scan(runs)
+    for fullname, points in sorted(points_of.items()):
         found += [(fullname, points, *tested) for tested in analyse([v for _, v in points], alpha, memo)]
     adjusted = stats.holm([f[-1] for f in found])
     margin = math.log1p(threshold)
@@ -291,6 +303,9 @@ def work_changes(runs: list[tuple[Path, Run]], threshold: float = Settings.instr
             if before is None:
                 continue
             j, before_result = before
+            b, a = before_result.info, result.info
+            if not (("instructions" in b and "instructions" in a) or ("work" in b and "work" in a)):
+                continue  # nothing counted on both sides (most runs): nothing to compare
             changes = _work_diff(before_result.info, result.info, threshold)
             if not changes:
                 continue

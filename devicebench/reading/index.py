@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import sys
 from pathlib import Path
 
 from .runs import BadRun, Result, Run, load
@@ -48,13 +47,17 @@ CREATE TABLE runs (
     head TEXT,                  -- JSON: the run without its benchmarks and skip list
     results TEXT                -- JSON: one row per result, COLUMNS (read a run at a time: one parse, not one per figure)
 ) WITHOUT ROWID;
+CREATE TABLE benchmarks (       -- what a result is, named once for every run that has it
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE    -- JSON: [name, fullname, device, workload, variant]
+);
 CREATE TABLE analyses (
     key TEXT PRIMARY KEY,       -- digest of a series' values and of the method (history.ANALYSIS)
     value TEXT NOT NULL         -- JSON: what history.analyse found
 ) WITHOUT ROWID;
 """
-# Each result's row in ``runs.results``.
-COLUMNS = ("name", "fullname", "median_s", "rounds", "ci_low", "ci_high", "device", "workload", "variant", "unit", "throughput", "work")
+# Each result's row in ``runs.results`` ("benchmark": an id of the benchmarks table).
+COLUMNS = ("benchmark", "median_s", "rounds", "ci_low", "ci_high", "unit", "throughput", "work")
 
 
 def _head(run: Run) -> str:
@@ -67,13 +70,14 @@ def _head(run: Run) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def _rows(run: Run) -> str:
+def _rows(run: Run, benchmark_id) -> str:
     rows = []
     for r in run.results:
         interval = r.median_interval()
         counted = {k: r.info[k] for k in ("work", "instructions") if k in r.info}
         throughput = r.throughput
-        rows.append([r.name, r.fullname, r.median_s, r.rounds, *(interval or (None, None)), _text(r.device), _text(r.workload), _text(r.variant), r.unit if throughput else None, throughput, counted or None])
+        key = json.dumps([r.name, r.fullname, _text(r.device), _text(r.workload), _text(r.variant)])
+        rows.append([benchmark_id(key), r.median_s, r.rounds, *(interval or (None, None)), r.unit if throughput else None, throughput, counted or None])
     return json.dumps(rows, separators=(",", ":"))
 
 
@@ -84,7 +88,7 @@ def _text(value) -> str | None:
 def _current(db: sqlite3.Connection) -> bool:
     """Whether ``db`` holds an index of this version."""
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return db.execute("PRAGMA user_version").fetchone()[0] == VERSION and {"runs", "analyses"} <= tables
+    return db.execute("PRAGMA user_version").fetchone()[0] == VERSION and {"runs", "benchmarks", "analyses"} <= tables
 
 
 def default_location(folder: Path) -> Path:
@@ -150,7 +154,7 @@ class Index:
         db.execute("BEGIN IMMEDIATE")
         try:
             if not _current(db):  # another process may have made it while this one waited
-                for table in ("results", "runs", "analyses"):  # "results": an index of before it was kept per run
+                for table in ("results", "runs", "benchmarks", "analyses"):  # "results": an index of before it was kept per run
                     db.execute(f"DROP TABLE IF EXISTS {table}")
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
@@ -208,22 +212,29 @@ class Index:
         except BadRun as exc:
             self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, NULL, NULL)", (rel, size, mtime_ns, str(exc)))
             return
-        self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, NULL, ?, ?)", (rel, size, mtime_ns, _head(run), _rows(run)))
+        self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, NULL, ?, ?)", (rel, size, mtime_ns, _head(run), _rows(run, self._benchmark_id)))
+
+    def _benchmark_id(self, key: str) -> int:
+        found = self.db.execute("SELECT id FROM benchmarks WHERE key = ?", (key,)).fetchone()
+        return found[0] if found else self.db.execute("INSERT INTO benchmarks (key) VALUES (?)", (key,)).lastrowid
 
     def runs(self, detail: str = "report") -> tuple[list[Run], list[str]]:
         """Every indexed run (partial: :attr:`Run.partial`), and a warning for each file that is not
         a readable run. ``detail="history"``: each result's median, device, workload and work only."""
         runs, warnings = [], []
-        shared: dict[tuple, dict] = {}  # results of one benchmark share what they say alike (memory)
         full = detail != "history"
+        benchmarks = {}  # id -> (name, fullname, what the results of it say alike: shared, for memory)
+        for id_, key in self.db.execute("SELECT id, key FROM benchmarks"):
+            name, fullname, *kind = json.loads(key)
+            benchmarks[id_] = (name, fullname, {k: v for k, v in zip(("device", "workload", "variant"), kind) if v is not None})
         for rel, problem, head, rows in self.db.execute("SELECT path, problem, head, results FROM runs ORDER BY path"):
             if problem is not None:
                 warnings.append(f"skipped {problem}")
                 continue
             try:
                 raw, rows = json.loads(head), json.loads(rows)
-                results = tuple(_result(row, shared, full) for row in rows)
-            except (ValueError, TypeError):  # the index was damaged under us
+                results = tuple(_result(row, benchmarks, full) for row in rows)
+            except (ValueError, TypeError, KeyError):  # the index was damaged under us
                 warnings.append(f"skipped {self.folder / rel}: its index entry is damaged (devicebench index --rebuild)")
                 continue
             runs.append(Run(results, raw, self.folder / rel, partial=True))
@@ -280,23 +291,18 @@ class Memo(dict):
         self.new.clear()
 
 
-def _result(row: list, shared: dict[tuple, dict], full: bool) -> Result:
-    name, fullname, median, rounds, low, high, device, workload, variant, unit, throughput, work = row
-    if not full:
-        low = unit = None
-    key = (device, workload, variant)
-    info = shared.get(key)
-    if info is None or (unit, low, work) != (None, None, None):
-        info = {k: v for k, v in zip(("device", "workload", "variant"), key) if v is not None}
-        if unit is not None:
+def _result(row: list, benchmarks: dict[int, tuple], full: bool) -> Result:
+    id_, median, rounds, low, high, unit, throughput, work = row
+    name, fullname, info = benchmarks[id_]
+    if full and (unit is not None or low is not None) or work is not None:
+        info = dict(info)
+        if full and unit is not None:
             info["throughput_unit"], info[unit] = unit, throughput
-        if low is not None:
+        if full and low is not None:
             info["median_ci_low_s"], info["median_ci_high_s"] = low, high
         if work is not None:
             info.update(work)
-        elif unit is None and low is None:
-            shared[key] = info  # nothing of its own: shared with its like
-    return Result(sys.intern(name), sys.intern(fullname), median, {"median": median, "rounds": rounds} if full else _NO_STATS, info)
+    return Result(name, fullname, median, {"median": median, "rounds": rounds} if full else _NO_STATS, info)
 
 
 _NO_STATS: dict = {}

@@ -175,7 +175,8 @@ def _indexed(source: Path, detail: str, warnings: list[str], memos: list[Memo], 
 def _read(sources: list[str | Path] | str | Path, cache: RunCache, index: str | bool, warnings: list[str], memos: list[Memo], progress=None):
     """(path, run) of every run of ``sources``, each file once: folders through their index, files whole."""
     seen: set[Path] = set()
-    for source in [sources] if isinstance(sources, (str, Path)) else sources:
+    sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    for source in sources:
         source = Path(source)
         pairs = _indexed(source, index, warnings, memos, progress) if index and source.is_dir() else None
         if pairs is None:
@@ -186,8 +187,12 @@ def _read(sources: list[str | Path] | str | Path, cache: RunCache, index: str | 
                 except BadRun as exc:
                     warnings.append(f"skipped {exc}")
         for path, run in pairs:
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
+            if len(sources) == 1:  # each file once already
+                yield path, run
+                continue
+            where = path.resolve()
+            if where not in seen:
+                seen.add(where)
                 yield path, run
 
 
@@ -206,15 +211,17 @@ class Point:
     unit: str | None = None  # the throughput's unit; None: the value is a median time
 
 
-def _plotted(result: Result) -> tuple[float, float | None, float | None]:
+def _point(i: int, result: Result) -> Point:
     """Throughput (up is better) where the result records one, else the median time; with its interval."""
+    unit = result.unit
+    throughput = result.figure(unit) if unit else None  # result.throughput, each property read once (a history has 100,000s)
     interval = result.median_interval()
-    if result.throughput:
-        work = result.throughput * result.median_s
+    if throughput:
+        work = throughput * result.median_s
         if interval:
-            return result.throughput, work / interval[1], work / interval[0]
-        return result.throughput, None, None
-    return result.median_s, *(interval or (None, None))
+            return Point(i, throughput, work / interval[1], work / interval[0], unit)
+        return Point(i, throughput, None, None, unit)
+    return Point(i, result.median_s, *(interval or (None, None)), None)
 
 
 def history(runs: list[tuple[Path, Run]]) -> dict[str, list[Point]]:
@@ -222,5 +229,5 @@ def history(runs: list[tuple[Path, Run]]) -> dict[str, list[Point]]:
     series: dict[str, list[Point]] = defaultdict(list)
     for i, (_, run) in enumerate(runs):
         for r in run.results:
-            series[r.name].append(Point(i, *_plotted(r), unit=r.unit if r.throughput else None))
+            series[r.name].append(_point(i, r))
     return dict(sorted(series.items()))
