@@ -190,8 +190,9 @@ def _add_outputs(sub) -> list:
     hist = sub.add_parser(
         "history",
         help="change points in each machine's history: where a benchmark's level moved, with its evidence, code or machine",
-        description="Each benchmark's run medians, per machine fingerprint and size, segmented (ruptures) and each boundary "
-        "tested with the gate's rank test (Holm over all of them). Example: devicebench history results --format json",
+        description="Each benchmark's run medians, per machine fingerprint and size, segmented (ruptures' binary segmentation) "
+        "and each boundary tested with the gate's rank test (Holm over all of them); read through the index beside the runs "
+        "(devicebench index). Example: devicebench history results --format json",
     )
     hist.add_argument("results_dir", nargs="*", default=["results"], help="folders of stored runs, or run files (default: results)")
     hist.add_argument("--threshold", type=_fraction(0, 10), default=0.05, help="a confirmed change clears this ratio (default 0.05)")

@@ -123,6 +123,7 @@ def test_the_report_names_the_change_and_draws_it(tmp_path, capsys):
     plain = summary.replace("\\[", "[").replace("\\]", "]")  # Markdown's escapes
     first_screen = plain.split("\n## ")[1]
     assert "- history: 1 change point(s) since 2026-01-01" in first_screen
+    assert "more than named here, all listed in the report's change-points.md" in first_screen  # its weak ones
     assert "- latest change: test_matmul[cpu-fp32] 1.13x the time from 0015\n" in first_screen
     assert "- latest: test_matmul[cpu-fp32] 1.13x the time [1.11-1.18] from 0015 (after 0014)" in plain
     every = (tmp_path / "report" / "change-points.md").read_text().replace("\\[", "[").replace("\\]", "]")
@@ -130,3 +131,17 @@ def test_the_report_names_the_change_and_draws_it(tmp_path, capsys):
     page = (tmp_path / "report" / "index.html").read_text()
     summary_html = page.split("id='summary'")[1].split("</section>")[0]
     assert "change point(s) over its history" in summary_html
+
+
+def test_the_first_screen_names_the_latest_and_the_largest():
+    """Confirmed change points first (weak ones only where none is confirmed): the latest by run, then the largest of the others."""
+    from devicebench.reading.report.summary import notable
+
+    def point(index, ratio, weak=False):
+        return history.ChangePoint("b", f"{index:04d}", f"{index - 1:04d}", index, ratio, ratio, ratio, 0.01, 0.01, 5, 5, weak, "code or environment")
+
+    points = [point(10, 1.2), point(20, 0.5), point(30, 1.1), point(40, 1.05), point(45, 3.0, weak=True)]
+    latest, largest = notable(points, 2)
+    assert [c.index for c in latest] == [40, 30] and [c.index for c in largest] == [20, 10]  # 0.5x moved more than 1.2x
+    latest, largest = notable([point(5, 1.3, weak=True), point(9, 1.1, weak=True)], 1)
+    assert [c.index for c in latest] == [9] and [c.index for c in largest] == [5]

@@ -200,8 +200,9 @@ def answer_lines(s: "Summary") -> list[str]:
         lines.append(s.compile_text)
     if s.efficiency != "no ceiling measured":
         lines.append(f"best efficiency: {s.efficiency}")
-    lines.append(f"history: {s.history_text}")
     latest, largest = notable(s.change_points, SHOWN_CHANGE_POINTS)
+    rest = len(s.change_points) - len(latest) - len(largest)
+    lines.append(f"history: {s.history_text}" + (f"; {rest} more than named here, all listed in the report's {ALL_CHANGES}" if rest > 0 else ""))
     lines += [f"latest change: {short_change_text(c)}" for c in latest]
     lines += [f"largest change: {short_change_text(c)}" for c in largest]
     lines += _since_lines(s)
