@@ -10,7 +10,23 @@ from . import page
 from .charts import Charts, _axis_label, _chart_file, change_point_chart, speedup_chart
 from .collect import Machine, RunCache, Written, collect, history
 from .page import Bullets, Heading, Images, Markdown, Para, Section, Table, only
-from .summary import _CAVEAT, ALL_CHANGES, LISTED_CHANGE_POINTS, SUMMARY_HEADERS, notable, Summary, _run_label, _single_rows, _summary_cells, _trend_rows, change_point_text, answer_lines, side_by_side, speedup_bars, summarize
+from .summary import (
+    _CAVEAT,
+    ALL_CHANGES,
+    LISTED_CHANGE_POINTS,
+    SUMMARY_HEADERS,
+    Summary,
+    _run_label,
+    _single_rows,
+    _summary_cells,
+    _trend_rows,
+    answer_lines,
+    change_point_text,
+    notable,
+    side_by_side,
+    speedup_bars,
+    summarize,
+)
 
 HISTORY_NOTE = (
     "Where a benchmark's level moved over every stored run of this machine (devicebench history: ruptures' segmentation, "
