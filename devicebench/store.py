@@ -90,6 +90,7 @@ def runs_to_store(sources: list[str]) -> list[Path]:
 
 def push(remote: str, sources: list[str], branch: str = BRANCH, message: str = "", log=print) -> list[Stored]:
     """Add the runs of ``sources`` to ``branch`` of ``remote`` (created if missing), retrying when another writer got there first."""
+    remote = _where(remote)
     paths = runs_to_store(sources)
     runs = []
     for path in paths:
@@ -180,6 +181,23 @@ def _commit(repo: Path, tip: str | None, runs: list, message: str) -> tuple[list
     return stored, commit
 
 
+def _where(remote: str) -> str:
+    """``remote`` as git will read it from another folder: a local path made absolute."""
+    try:
+        return str(Path(remote).resolve()) if "://" not in remote and Path(remote).exists() else remote
+    except OSError:
+        return remote
+
+
+def _reachable(remote: str, branch: str) -> None:
+    """Raise a one-line StoreError unless ``remote`` answers and has ``branch``."""
+    listed = subprocess.run(["git", "ls-remote", remote, f"refs/heads/{branch}"], capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    if listed.returncode != 0:
+        raise StoreError(f"cannot reach the store: {_said(listed, 'git ls-remote failed')}")
+    if not listed.stdout.strip():
+        raise StoreError(f"{remote}: no branch {branch} (nothing stored yet)")
+
+
 def _plain(url: str) -> str:
     """A store's URL without the credentials in it (a CI job's token changes every run)."""
     return re.sub(r"^([a-z+]+://)[^/@]*@", r"\1", url)
@@ -187,10 +205,13 @@ def _plain(url: str) -> str:
 
 def pull(remote: str, folder: str | Path, branch: str = BRANCH) -> int:
     """``branch`` of ``remote`` in ``folder`` (cloned the first time, brought up to date after); the number of run files there."""
-    folder = Path(folder)
+    folder, remote = Path(folder), _where(remote)
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"{folder}: not a folder")
     if not (folder / ".git").exists():
         if folder.exists() and any(folder.iterdir()):
             raise StoreError(f"{folder}: exists and is not a copy of the store; give an empty or new folder")
+        _reachable(remote, branch)  # before anything is made here
         folder.mkdir(parents=True, exist_ok=True)
         _git(folder, "init", "-q")
         _git(folder, "remote", "add", "store", remote)

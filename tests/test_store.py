@@ -136,6 +136,7 @@ def test_a_run_is_stored_once_and_pull_brings_new_runs(server, tmp_path, capsys)
         (["push", "{tmp}/no-repo.git", "{run}"], "cannot reach the store"),
         (["pull", "{server}", "{tmp}/copy"], "no branch devicebench-runs"),
         (["pull", "{server}", "{tmp}"], "exists and is not a copy of the store"),
+        (["pull", "{server}", "{not_a_run}"], "not a folder"),
     ],
 )
 def test_bad_input_is_one_line(server, tmp_path, capsys, args, said):
@@ -161,3 +162,15 @@ def test_a_copy_is_of_one_store(server, tmp_path, capsys):
     subprocess.run(["git", "init", "-q", "--bare", str(other)], check=True)
     code, _, err = run_cli("store", "pull", str(other), str(copy), capsys=capsys)
     assert code == 2 and "a copy of another store" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_store_named_by_a_relative_path(tmp_path, capsys, monkeypatch):
+    """As a user types it, from the folder that holds it: git runs elsewhere, the path still means that repository."""
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "fleet.git")], check=True)
+    [run] = _runs(tmp_path / "job", "machine-f", 1)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("store", "push", "fleet.git", str(run), capsys=capsys)[0] == 0
+    code, out, err = run_cli("store", "pull", "fleet.git", "copy", capsys=capsys)
+    assert code == 0 and out.startswith("copy: 1 stored run(s)"), err
+    code, _, err = run_cli("store", "pull", "no-such.git", "other", capsys=capsys)
+    assert code == 2 and "cannot reach the store" in err and not (tmp_path / "other").exists()  # nothing made for nothing
