@@ -3,6 +3,7 @@ its step do a third more work, run through the installed plugin, as a user runs 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -120,12 +121,14 @@ def test_interrupted_it_keeps_the_runs_and_removes_its_worktree(repo, tmp_path):
     out = tmp_path / "out"
     env = {k: v for k, v in _env().items() if k != "GITHUB_STEP_SUMMARY"}
     cmd = [sys.executable, "-m", "devicebench", "ab", "HEAD~1", "HEAD", "--out", str(out), "--repeats", "3", "--seed", "3", *PYTEST]
-    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # As from a terminal, where Ctrl-C is not ignored: a test session started in the background
+    # by a non-interactive shell (`.ci/run &`) ignores SIGINT, and its children would inherit that.
+    terminal = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=terminal)
     deadline = time.monotonic() + 300
     while not list(out.glob("*/logs/run-001.log")) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    # The first run's log is open: its pytest is starting. Interrupt now: a round of this tiny
-    # benchmark can end within a second, and exact work then decides after that one round.
+        time.sleep(0.2)
+    time.sleep(1.0)  # the first run has started
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stdout + stderr
