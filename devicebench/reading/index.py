@@ -223,11 +223,17 @@ class Index:
         a readable run. ``detail="history"``: each result's median, device, workload and work only."""
         runs, warnings = [], []
         full = detail != "history"
+        self.db.execute("BEGIN")  # one snapshot of both tables, whatever another process writes meanwhile
+        try:
+            names = self.db.execute("SELECT id, key FROM benchmarks").fetchall()
+            stored = self.db.execute("SELECT path, problem, head, results FROM runs ORDER BY path").fetchall()
+        finally:
+            self.db.execute("COMMIT")
         benchmarks = {}  # id -> (name, fullname, what the results of it say alike: shared, for memory)
-        for id_, key in self.db.execute("SELECT id, key FROM benchmarks"):
+        for id_, key in names:
             name, fullname, *kind = json.loads(key)
             benchmarks[id_] = (name, fullname, {k: v for k, v in zip(("device", "workload", "variant"), kind) if v is not None})
-        for rel, problem, head, rows in self.db.execute("SELECT path, problem, head, results FROM runs ORDER BY path"):
+        for rel, problem, head, rows in stored:
             if problem is not None:
                 warnings.append(f"skipped {problem}")
                 continue
