@@ -54,8 +54,13 @@ class Stored:
     existing: str = ""  # the file that already held the same content
 
 
-def _git(repo: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, env={**os.environ, **IDENTITY, **(env or {})})
+def _git(repo: Path | None, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """``git -C repo ARGS`` (or plain ``git ARGS``), as devicebench, with one-line errors."""
+    where = ["-C", str(repo)] if repo is not None else []
+    try:
+        proc = subprocess.run(["git", *where, *args], capture_output=True, text=True, env={**os.environ, **IDENTITY, **(env or {})})
+    except FileNotFoundError:
+        raise StoreError("git is not installed: the store is a git repository") from None
     if check and proc.returncode != 0:
         raise StoreError(f"git {args[0]}: {_said(proc, 'failed')}")
     return proc
@@ -191,7 +196,7 @@ def _where(remote: str) -> str:
 
 def _reachable(remote: str, branch: str) -> None:
     """Raise a one-line StoreError unless ``remote`` answers and has ``branch``."""
-    listed = subprocess.run(["git", "ls-remote", remote, f"refs/heads/{branch}"], capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    listed = _git(None, "ls-remote", remote, f"refs/heads/{branch}", check=False)
     if listed.returncode != 0:
         raise StoreError(f"cannot reach the store: {_said(listed, 'git ls-remote failed')}")
     if not listed.stdout.strip():

@@ -174,3 +174,10 @@ def test_a_store_named_by_a_relative_path(tmp_path, capsys, monkeypatch):
     assert code == 0 and out.startswith("copy: 1 stored run(s)"), err
     code, _, err = run_cli("store", "pull", "no-such.git", "other", capsys=capsys)
     assert code == 2 and "cannot reach the store" in err and not (tmp_path / "other").exists()  # nothing made for nothing
+
+
+def test_without_git_it_says_so_in_one_line(tmp_path, capsys, monkeypatch):
+    [run] = _runs(tmp_path / "job", "machine-g", 1)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    code, _, err = run_cli("store", "push", str(tmp_path / "fleet.git"), str(run), capsys=capsys)
+    assert code == 2 and "git is not installed" in err and len(err.strip().splitlines()) == 1

@@ -91,6 +91,12 @@ def _current(db: sqlite3.Connection) -> bool:
     return db.execute("PRAGMA user_version").fetchone()[0] == VERSION and {"runs", "benchmarks", "analyses"} <= tables
 
 
+def _remove(place: Path) -> None:
+    """An index file gone, with SQLite's write-ahead log and shared memory beside it."""
+    for stale in (place, place.with_name(place.name + "-wal"), place.with_name(place.name + "-shm")):
+        stale.unlink(missing_ok=True)
+
+
 def default_location(folder: Path) -> Path:
     return folder / FOLDER / NAME
 
@@ -128,8 +134,7 @@ class Index:
                 if place.parent.name == FOLDER and not (place.parent / ".gitignore").exists():
                     (place.parent / ".gitignore").write_text("# devicebench's index of the runs here: rebuilt from them at will\n*\n")
                 if rebuild:
-                    for stale in (place, place.with_name(place.name + "-wal"), place.with_name(place.name + "-shm")):
-                        stale.unlink(missing_ok=True)
+                    _remove(place)
                 return cls(folder, cls._ready(place), place)
             except (OSError, sqlite3.Error):
                 continue
@@ -148,8 +153,7 @@ class Index:
                 db.close()
             if place is None:
                 raise
-            for stale in (place, place.with_name(place.name + "-wal"), place.with_name(place.name + "-shm")):
-                stale.unlink(missing_ok=True)
+            _remove(place)
             db = _connect(place)
         db.execute("BEGIN IMMEDIATE")
         try:

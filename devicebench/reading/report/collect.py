@@ -138,7 +138,7 @@ def collect(
     warnings = []
     cache = cache or RunCache(None)
     memos: list[Memo] = []
-    for path, run in _read(sources, cache, index and detail, warnings, memos, progress):
+    for path, run in _read(sources, cache, detail if index else None, warnings, memos, progress):
         fp = str(run.fingerprint.get("id", "unknown"))
         size = run.size
         # Smoke and seed timings of one machine are different workloads: separate histories.
@@ -172,13 +172,14 @@ def _indexed(source: Path, detail: str, warnings: list[str], memos: list[Memo], 
     return [(run.path, run) for run in runs]
 
 
-def _read(sources: list[str | Path] | str | Path, cache: RunCache, index: str | bool, warnings: list[str], memos: list[Memo], progress=None):
-    """(path, run) of every run of ``sources``, each file once: folders through their index, files whole."""
+def _read(sources: list[str | Path] | str | Path, cache: RunCache, detail: str | None, warnings: list[str], memos: list[Memo], progress=None):
+    """(path, run) of every run of ``sources``, each file once: folders through their index (the runs'
+    ``detail``; None: no index), files whole."""
     seen: set[Path] = set()
     sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
     for source in sources:
         source = Path(source)
-        pairs = _indexed(source, index, warnings, memos, progress) if index and source.is_dir() else None
+        pairs = _indexed(source, detail, warnings, memos, progress) if detail and source.is_dir() else None
         if pairs is None:
             pairs = []
             for path in stored_runs(source) if source.is_dir() else [source]:
